@@ -1,0 +1,70 @@
+"""tunedag: declarative hyperparameter tuning.
+
+One spec file describes a study; tunedag validates it, compiles it into a DAG, runs it
+resumably, and scores the best configuration once on a locked test set::
+
+    import tunedag
+    spec = tunedag.load_spec("specs/quickstart.yaml")
+    result = tunedag.run(spec)
+    result.best_params, result.best_value, result.test_value
+"""
+
+from tunedag.errors import (
+    DataError,
+    InterruptedStudy,
+    PluginError,
+    Problem,
+    SpecChangedError,
+    SpecError,
+    SpecNotFoundError,
+    StorageBusyError,
+    StorageError,
+    StudyFailedError,
+    TestSetLockedError,
+    TunedagError,
+    UnknownNameError,
+)
+from tunedag.executor import Executor, TrialOutcome, Workload
+from tunedag.hookspecs import hookimpl, hookspec
+from tunedag.plugin import PluginOptions
+from tunedag.pruner import Pruner
+from tunedag.registry import make_plugins
+from tunedag.sampler import Sampler
+from tunedag.space import SearchSpace
+from tunedag.spec.validate import load_spec
+from tunedag.spec.models import Spec
+from tunedag.storage import TrialRecord, TrialState
+from tunedag.study import StudyResult, run, status
+
+__all__ = [
+    "DataError",
+    "Executor",
+    "InterruptedStudy",
+    "PluginError",
+    "PluginOptions",
+    "Problem",
+    "Pruner",
+    "Sampler",
+    "SearchSpace",
+    "Spec",
+    "SpecChangedError",
+    "SpecError",
+    "SpecNotFoundError",
+    "StorageBusyError",
+    "StorageError",
+    "StudyFailedError",
+    "StudyResult",
+    "TestSetLockedError",
+    "TrialOutcome",
+    "TrialRecord",
+    "TrialState",
+    "TunedagError",
+    "UnknownNameError",
+    "Workload",
+    "hookimpl",
+    "hookspec",
+    "load_spec",
+    "make_plugins",
+    "run",
+    "status",
+]

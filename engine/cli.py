@@ -1,0 +1,216 @@
+"""The `tunedag` command: human output on stderr, machine output on stdout, stable exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from tunedag.dag import build_dag, render_dot, render_json, render_text
+from tunedag.errors import TunedagError
+from tunedag.events import Events, JsonLines
+from tunedag.registry import make_plugins
+from tunedag.result import StudyResult
+from tunedag.schema import spec_schema
+from tunedag.spec.validate import load_spec
+from tunedag.study import run as run_study
+from tunedag.study import status as study_status
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handled(function: F) -> F:
+    """Our errors print one line per problem and exit with their code; bugs keep a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except TunedagError as error:
+            click.echo(f"error: {error}" if "\n" not in str(error) else str(error), err=True)
+            sys.exit(error.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception:
+            traceback.print_exc()
+            click.echo("error: an unexpected error in tunedag or a plugin (exit 70); "
+                       "please report it with the traceback above", err=True)
+            sys.exit(70)
+
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tunedag")
+def main() -> None:
+    """Declarative hyperparameter tuning: validate, plan and run a study from one spec file."""
+
+
+@main.command()
+@SPEC
+@_handled
+def validate(spec: Path) -> None:
+    """Check the spec, its estimators, plugins and data paths, fitting nothing."""
+    loaded = load_spec(spec)
+    click.echo(f"{spec}: ok (study {loaded.name!r}, {len(loaded.space)} parameters)", err=True)
+
+
+@main.command()
+@SPEC
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text")
+@_handled
+def plan(spec: Path, fmt: str) -> None:
+    """Print the DAG of nodes the study will run."""
+    graph = build_dag(load_spec(spec))
+    click.echo({"text": render_text, "dot": render_dot, "json": render_json}[fmt](graph))
+
+
+@main.command()
+@SPEC
+@click.option("--storage", help="storage URL, overriding the spec (sqlite:///PATH)")
+@click.option("--workers", type=click.IntRange(min=1), help="parallel trials")
+@click.option("--json", "as_json", is_flag=True, help="events on stdout, one JSON object a line")
+@click.option("--events-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="append JSON-line events to this file")
+@click.option("--max-new-trials", type=click.IntRange(min=0),
+              help="run at most N new trials in this call")
+@click.option("--fresh", is_flag=True, help="keep the stored study aside and start a new one")
+@click.option("--allow-second-look", is_flag=True,
+              help="score the test set again (recorded in storage and the report)")
+@_handled
+def run(spec: Path, storage: str | None, workers: int | None, as_json: bool,
+        events_file: Path | None, max_new_trials: int | None, fresh: bool,
+        allow_second_look: bool) -> None:
+    """Run or resume the study to its budget, then score the best trial on the test set once."""
+    loaded = load_spec(spec)
+    events = Events(loaded.name)
+    events.add(_Progress(loaded.budget.trials, loaded.objective.metric))
+    if as_json:
+        events.add(JsonLines(sys.stdout))
+    with _maybe_open(events_file) as stream:
+        if stream is not None:
+            events.add(JsonLines(stream))
+        result = run_study(loaded, workers=workers, storage=storage,
+                           max_new_trials=max_new_trials, fresh=fresh,
+                           allow_second_look=allow_second_look, events=events)
+    _summary(result, loaded.objective.metric)
+
+
+@main.command()
+@SPEC
+@click.option("--storage", help="storage URL, overriding the spec")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
+@_handled
+def status(spec: Path, storage: str | None, as_json: bool) -> None:
+    """Trials so far by state, the best, the stop reason."""
+    loaded = load_spec(spec)
+    result = study_status(loaded, storage=storage)
+    if as_json:
+        payload = result.to_dict() if result else {"study": loaded.name, "finished": False,
+                                                   "reason": None, "counts": {}, "best": None,
+                                                   "test": None}
+        click.echo(json.dumps(payload))
+        return
+    if result is None:
+        click.echo(f"study {loaded.name!r} has not run yet", err=True)
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
+    click.echo(f"study {result.study}: {counts or 'no trials'}", err=True)
+    click.echo(f"  finished: {result.finished} ({result.reason or 'in progress'})", err=True)
+    _summary(result, loaded.objective.metric)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@_handled
+def plugins(as_json: bool) -> None:
+    """Samplers, pruners, executors and observers, with the distribution that provides each."""
+    loaded = make_plugins()
+    rows = [
+        {"kind": kind, "name": name, "plugin": p.plugin, "distribution": p.distribution,
+         "version": p.version, "options": sorted(p.cls.Options.model_fields)}
+        for kind, provided in loaded.provided.items() for name, p in sorted(provided.items())
+    ]
+    rows += [{"kind": "observer", "name": hook, "plugin": plugin,
+              "distribution": loaded.distribution_of(plugin)[0],
+              "version": loaded.distribution_of(plugin)[1], "options": []}
+             for plugin, hook in loaded.observers()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        options = ", ".join(row["options"]) or "-"
+        click.echo(f"{row['kind']:<9} {row['name']:<20} {row['distribution']} {row['version']}"
+                   f"  [{row['plugin']}]  options: {options}")
+
+
+@main.command()
+@_handled
+def schema() -> None:
+    """Print the JSON Schema of the spec (with each installed plugin's options)."""
+    click.echo(json.dumps(spec_schema(make_plugins()), indent=2))
+
+
+class _Progress:
+    """One line per finished trial on stderr."""
+
+    def __init__(self, budget: int, metric: str) -> None:
+        self.budget = budget
+        self.metric = metric
+        self.best: float | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        number = event.get("number")
+        if kind == "trial_completed":
+            value = event["value"]
+            self.best = value if self.best is None else max(self.best, value)
+            click.echo(f"trial {number:>4} complete  {self.metric}={value:.5g}  "
+                       f"best={self.best:.5g}  [{number + 1}/{self.budget}]", err=True)
+        elif kind in ("trial_pruned", "trial_failed", "trial_requeued"):
+            detail = event.get("reason") or f"at step {event.get('step')}"
+            click.echo(f"trial {number:>4} {kind.removeprefix('trial_')}: {detail}", err=True)
+        elif kind == "study_finished":
+            click.echo(f"study finished: {event['reason']}", err=True)
+
+
+def _summary(result: StudyResult, metric: str) -> None:
+    best = result.best
+    if best is None:
+        click.echo("no trial has completed yet", err=True)
+        return
+    click.echo(f"best trial {best.number}: {metric}={best.value:.5g} (cv)", err=True)
+    for key, value in best.params.items():
+        click.echo(f"  {key} = {value}", err=True)
+    if result.test is not None:
+        test = result.test
+        flag = "  << larger than the fold spread explains" if test.flagged else ""
+        click.echo(f"test {metric}={test.value:.5g}  cv={test.cv_value:.5g}  "
+                   f"gap={test.gap:+.4f}{flag}", err=True)
+    elif not result.finished:
+        click.echo("study not finished: the test set is scored once it is", err=True)
+
+
+class _maybe_open:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stream: TextIO | None = None
+
+    def __enter__(self) -> TextIO | None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.stream = self.path.open("a", encoding="utf-8")
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None:
+            self.stream.close()

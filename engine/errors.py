@@ -1,0 +1,104 @@
+"""The one error tree of tunedag; each error carries the exit code an orchestrator acts on.
+
+    TunedagError                    exit 70 unless a subclass says otherwise
+    ├── SpecError                   65  the spec is invalid (carries every problem found)
+    │   └── SpecChangedError        65  the spec changed under an existing study
+    ├── SpecNotFoundError           66  the spec or a data file does not exist
+    ├── DataError                   65  the data cannot serve this spec (no target column, ...)
+    ├── UnknownNameError            78  unknown sampler, pruner, executor or estimator
+    ├── PluginError                 70  a plugin broke its contract or raised
+    ├── StudyFailedError             1  more failed trials than budget.max_failed
+    ├── TestSetLockedError           3  the test set of this study was already evaluated
+    ├── StorageError                70  the storage is unreadable or of an unknown schema
+    │   └── StorageBusyError        75  the storage is locked by another writer: retry
+    └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TunedagError(Exception):
+    """Base of every error tunedag raises on purpose; printed as one line, no traceback."""
+
+    exit_code = 70
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, located in its file."""
+
+    path: str
+    message: str
+    file: str = "<spec>"
+    line: int | None = None
+    column: int | None = None
+    code: int = 65
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.column or 1}"
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}: {field}{self.message}"
+
+
+class SpecError(TunedagError):
+    """The spec is invalid; carries every problem found, not only the first."""
+
+    exit_code = 65
+
+    def __init__(self, problems: list[Problem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(path="", message=problems)]
+        self.problems = problems
+        codes = {problem.code for problem in problems}
+        self.exit_code = codes.pop() if len(codes) == 1 else 65
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SpecChangedError(SpecError):
+    """The study in storage was made from a different space, objective, data or split."""
+
+
+class SpecNotFoundError(TunedagError):
+    exit_code = 66
+
+
+class DataError(TunedagError):
+    exit_code = 65
+
+
+class UnknownNameError(SpecError):
+    """A sampler, pruner, executor or estimator that no installed plugin provides."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem(path="", message=message, code=78)])
+
+
+class PluginError(TunedagError):
+    exit_code = 70
+
+
+class StudyFailedError(TunedagError):
+    exit_code = 1
+
+
+class TestSetLockedError(TunedagError):
+    exit_code = 3
+    __test__ = False  # not a pytest test class
+
+
+class StorageError(TunedagError):
+    exit_code = 70
+
+
+class StorageBusyError(StorageError):
+    exit_code = 75
+
+
+class InterruptedStudy(TunedagError):
+    """Raised out of a run when SIGINT (130) or SIGTERM (143) arrived."""
+
+    def __init__(self, signal_number: int) -> None:
+        self.exit_code = 128 + signal_number
+        super().__init__(f"interrupted by signal {signal_number}; in-flight trials re-queued")

@@ -1,0 +1,84 @@
+"""The study's fixed inputs: the data, the locked test rows, the folds, and the workload.
+
+The test rows are split off first and kept apart in ``Prepared.test``; the workload that
+trials run is built from the development rows alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunedag.data import Dataset, load_dataset
+from tunedag.estimators import build_pipeline
+from tunedag.scoring import resolve_scorer
+from tunedag.spec.models import Spec
+from tunedag.splits import make_folds, split_fingerprint, split_test
+from tunedag.trial import FunctionWorkload, PipelineWorkload
+
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Prepared:
+    dev: Dataset
+    test: Dataset
+    folds: list[Fold]
+    spec: Spec
+
+    @property
+    def workload(self) -> PipelineWorkload | FunctionWorkload:
+        """What each trial runs: only development rows and the folds go in."""
+        if self.spec.trial is not None:
+            return FunctionWorkload(self.spec.trial.function, self.dev.X, self.dev.y, self.folds)
+        assert self.spec.pipeline is not None
+        return PipelineWorkload(
+            pipeline=build_pipeline(self.spec.pipeline, self.spec.allow_imports),
+            scorer=resolve_scorer(self.spec.objective.metric),
+            X=self.dev.X,
+            y=self.dev.y,
+            folds=self.folds,
+        )
+
+    @property
+    def split_fingerprint(self) -> str:
+        return split_fingerprint(self.dev, self.test, self.folds)
+
+
+def keep_columns(spec: Spec) -> list[str]:
+    """Columns used to split rather than as features."""
+    columns = [spec.split.validation.groups, spec.split.test.order_by]
+    return [column for column in columns if column]
+
+
+def prepare(spec: Spec, base_dir: Path) -> Prepared:
+    data = load_dataset(spec.data, base_dir, keep_columns=keep_columns(spec))
+    dev, test = split_test(
+        data, spec.split.test, spec.seed, base_dir=base_dir, data_spec=spec.data,
+        keep_columns=keep_columns(spec),
+    )
+    folds = make_folds(dev, spec.split.validation, spec.seed)
+    return Prepared(dev=dev, test=test, folds=folds, spec=spec)
+
+
+def spec_fingerprint(spec: Spec, prepared: Prepared) -> dict[str, str]:
+    """The parts of a study that must not change under it, each hashed on its own."""
+    return {
+        "space": _digest({
+            "space": {k: v.model_dump(mode="json") for k, v in spec.space.items()},
+            "pipeline": [s.model_dump(mode="json") for s in spec.pipeline or []],
+            "trial": spec.trial.model_dump(mode="json") if spec.trial else None,
+        }),
+        "objective": _digest(spec.objective.model_dump(mode="json")),
+        "data": _digest([prepared.dev.fingerprint, prepared.test.fingerprint]),
+        "split": _digest({"split": spec.split.model_dump(mode="json"), "seed": spec.seed}),
+    }
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

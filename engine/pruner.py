@@ -1,0 +1,39 @@
+"""The Pruner base class: whether a running trial should stop early.
+
+A trial reports intermediate values: the running mean of its fold scores after each fold,
+or a score after each training increment. After every report the engine calls
+``prune(trial, step, history)``; ``True`` stops the trial, which is stored as pruned with
+its last value. ``history`` holds the study's other trials as stored at that moment, so
+with parallel workers a decision sees only what has been reported so far.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from tunedag.plugin import Plugin, PluginOptions
+from tunedag.sampler import Direction
+from tunedag.storage import TrialRecord
+
+
+class Pruner(Plugin, abc.ABC):
+    kind: ClassVar[str] = "pruner"
+
+    class Options(PluginOptions):
+        """Override in a subclass to accept options."""
+
+    def __init__(
+        self, options: PluginOptions | None = None, *, direction: Direction = "maximize"
+    ) -> None:
+        self.options: Any = options if options is not None else self.Options()
+        self.direction: Direction = direction
+
+    @abc.abstractmethod
+    def prune(self, trial: TrialRecord, step: int, history: Sequence[TrialRecord]) -> bool:
+        """True to stop ``trial``, whose ``intermediate[step]`` was just reported."""
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than ``b`` in the study's direction."""
+        return a > b if self.direction == "maximize" else a < b

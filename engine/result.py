@@ -1,0 +1,83 @@
+"""What a study has produced so far: the object `status --json`, `results.json` and the API share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
+
+
+@dataclass
+class StudyResult:
+    study: str
+    finished: bool
+    reason: str | None
+    counts: dict[str, int]
+    direction: str
+    best: TrialRecord | None = None
+    test: TestEvaluation | None = None
+    second_looks: int = 0
+    trials: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        return self.best.params if self.best else None
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best.value if self.best else None
+
+    @property
+    def test_value(self) -> float | None:
+        return self.test.value if self.test else None
+
+    @property
+    def gap_flagged(self) -> bool:
+        return bool(self.test and self.test.flagged)
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        test = self.test
+        return {
+            "study": self.study,
+            "finished": self.finished,
+            "reason": self.reason,
+            "counts": self.counts,
+            "best": None if best is None else {
+                "number": best.number, "params": best.params, "value": best.value,
+                "fold_values": best.fold_values,
+            },
+            "test": None if test is None else {
+                "value": test.value, "cv_value": test.cv_value, "gap": test.gap,
+                "flagged": test.flagged, "trial": test.trial_number,
+                "second_looks": self.second_looks,
+            },
+        }
+
+
+def best_trial(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    sign = 1.0 if direction == "maximize" else -1.0
+    return max(complete, key=lambda t: (sign * (t.value or 0.0), -t.number))
+
+
+def read_result(storage: Storage, record: StudyRecord, direction: str) -> StudyResult:
+    trials = storage.trials(record.name)
+    counts = {state.value: 0 for state in TrialState}
+    for trial in trials:
+        counts[trial.state.value] += 1
+    evaluations = storage.test_evaluations(record.name)
+    return StudyResult(
+        study=record.name,
+        finished=record.finished_reason is not None,
+        reason=record.finished_reason,
+        counts=counts,
+        direction=direction,
+        best=best_trial(trials, direction),
+        test=evaluations[-1] if evaluations else None,
+        second_looks=sum(1 for e in evaluations if e.second_look),
+        trials=trials,
+    )

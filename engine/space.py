@@ -1,0 +1,164 @@
+"""The search space: which parameters are active, how each is sampled, and its finite grid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from tunedag.spec.models import CategoricalDimension, Dimension, FloatDimension, IntDimension
+
+Params = dict[str, Any]
+MAX_GRID_AXIS = 100_000
+
+
+class SearchSpace:
+    """A validated space; names come in dependency order (a condition's parent first)."""
+
+    def __init__(self, dimensions: Mapping[str, Dimension]) -> None:
+        self.dimensions = dict(dimensions)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.dimensions)
+        for name, dim in self.dimensions.items():
+            for parent in dim.when or {}:
+                graph.add_edge(parent, name)
+        self.names: list[str] = list(nx.lexicographical_topological_sort(graph))
+
+    def conditions(self, name: str) -> dict[str, list[Any]]:
+        when = self.dimensions[name].when or {}
+        return {key: value if isinstance(value, list) else [value] for key, value in when.items()}
+
+    def is_active(self, name: str, params: Mapping[str, Any]) -> bool:
+        """Active when every parent is present in `params` with one of the listed values."""
+        return all(
+            parent in params and params[parent] in allowed
+            for parent, allowed in self.conditions(name).items()
+        )
+
+    def finite_values(self, name: str) -> list[Any] | None:
+        """The grid axis of a dimension, or None when it is continuous."""
+        dim = self.dimensions[name]
+        if isinstance(dim, CategoricalDimension):
+            return list(dim.choices)
+        if dim.values is not None:
+            return list(dim.values)
+        assert dim.low is not None and dim.high is not None
+        if dim.grid_points:
+            space = np.geomspace if dim.log else np.linspace
+            points = space(dim.low, dim.high, dim.grid_points)
+            if isinstance(dim, IntDimension):
+                return sorted({int(round(p)) for p in points})
+            return [float(p) for p in points]
+        if dim.step is not None or isinstance(dim, IntDimension):
+            step = dim.step or 1
+            count = math.floor((dim.high - dim.low) / step + 1e-9) + 1
+            if isinstance(dim, IntDimension) and count <= MAX_GRID_AXIS:
+                return [int(dim.low + i * step) for i in range(count)]
+            if count <= MAX_GRID_AXIS:
+                return [_round_step(dim.low + i * step, step) for i in range(count)]
+        return None
+
+    @property
+    def is_finite(self) -> bool:
+        return all(self.finite_values(name) is not None for name in self.names)
+
+    def grid(self) -> Iterator[Params]:
+        """Every configuration once, in a fixed order; inactive parameters are left out."""
+        axes = {name: self.finite_values(name) for name in self.names}
+        if any(axis is None for axis in axes.values()):
+            raise ValueError("the space has continuous dimensions; a grid needs finite ones")
+
+        def expand(index: int, partial: Params) -> Iterator[Params]:
+            if index == len(self.names):
+                yield dict(partial)
+                return
+            name = self.names[index]
+            if not self.is_active(name, partial):
+                yield from expand(index + 1, partial)
+                return
+            for value in axes[name] or []:
+                partial[name] = value
+                yield from expand(index + 1, partial)
+            partial.pop(name, None)
+
+        return expand(0, {})
+
+    def grid_size(self) -> int:
+        return sum(1 for _ in self.grid())
+
+    def sample(self, rng: np.random.Generator) -> Params:
+        """One configuration, each active dimension drawn on its own scale."""
+        params: Params = {}
+        for name in self.names:
+            if self.is_active(name, params):
+                params[name] = self.sample_dimension(name, rng)
+        return params
+
+    def sample_dimension(self, name: str, rng: np.random.Generator) -> Any:
+        dim = self.dimensions[name]
+        if isinstance(dim, CategoricalDimension):
+            return dim.choices[int(rng.integers(len(dim.choices)))]
+        if dim.values is not None:
+            return dim.values[int(rng.integers(len(dim.values)))]
+        assert dim.low is not None and dim.high is not None
+        if dim.step is not None:
+            count = math.floor((dim.high - dim.low) / dim.step + 1e-9) + 1
+            value = dim.low + int(rng.integers(count)) * dim.step
+            return int(value) if isinstance(dim, IntDimension) else _round_step(value, dim.step)
+        if isinstance(dim, IntDimension):
+            if dim.log:
+                draw = math.exp(rng.uniform(math.log(dim.low - 0.5), math.log(dim.high + 0.5)))
+                return int(min(max(round(draw), dim.low), dim.high))
+            return int(rng.integers(dim.low, dim.high + 1))
+        if dim.log:
+            return float(math.exp(rng.uniform(math.log(dim.low), math.log(dim.high))))
+        return float(rng.uniform(dim.low, dim.high))
+
+    def contains(self, params: Mapping[str, Any]) -> bool:
+        """True when exactly the active parameters are present, each inside its dimension."""
+        for name in self.names:
+            active = self.is_active(name, params)
+            if active != (name in params):
+                return False
+            if active and not self._inside(name, params[name]):
+                return False
+        return set(params) <= set(self.names)
+
+    def _inside(self, name: str, value: Any) -> bool:
+        dim = self.dimensions[name]
+        if isinstance(dim, CategoricalDimension):
+            return value in dim.choices
+        if dim.values is not None:
+            return value in dim.values
+        assert dim.low is not None and dim.high is not None
+        if isinstance(dim, IntDimension) and not isinstance(value, int | np.integer):
+            return False
+        if isinstance(dim, FloatDimension) and dim.grid_points is None and dim.step is None:
+            return bool(dim.low <= value <= dim.high)
+        axis = self.finite_values(name)
+        if axis is not None and (dim.step is not None or dim.grid_points):
+            return any(math.isclose(value, point, rel_tol=1e-9, abs_tol=1e-12) for point in axis)
+        return bool(dim.low <= value <= dim.high)
+
+    def fingerprint(self) -> str:
+        payload = {name: dim.model_dump(mode="json") for name, dim in self.dimensions.items()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _round_step(value: float, step: float) -> float:
+    """Snap a stepped float to the step's decimals so 0.1 * 3 reads 0.3."""
+    decimals = max(0, -int(math.floor(math.log10(step))) + 6) if step > 0 else 12
+    return float(round(value, decimals))
+
+
+def pairs(params: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Params as sorted pairs, a hashable key for deduplication."""
+    return sorted(params.items())
+
+
+__all__ = ["Params", "SearchSpace", "pairs"]

@@ -1,0 +1,1 @@
+"""The spec file: its models, its loader with positions, and its checks."""

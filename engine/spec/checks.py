@@ -1,0 +1,191 @@
+"""Checks that types alone cannot make: names resolve, parameters exist, the space is searchable."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+from sklearn.base import is_classifier, is_regressor
+
+from tunedag.data import check_source
+from tunedag.errors import Problem, SpecError
+from tunedag.estimators import build_pipeline, resolve_estimator
+from tunedag.registry import Plugins
+from tunedag.scoring import resolve_scorer, scorer_task
+from tunedag.space import SearchSpace
+from tunedag.spec.loader import Loc
+from tunedag.spec.models import CategoricalDimension, Spec
+
+Finding = tuple[Loc, str, int]  # where, what, exit code
+
+
+def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding]:
+    pipeline = None
+    if spec.pipeline is not None:
+        pipeline, findings = _check_pipeline(spec)
+        yield from findings
+    else:
+        yield from _check_trial_function(spec)
+    yield from _check_space(spec, pipeline)
+    yield from _check_objective(spec, pipeline)
+    yield from _check_plugins(spec, plugins)
+    yield from _check_sources(spec, base_dir)
+    if not spec.storage_url.startswith("sqlite:///"):
+        message = f"unsupported storage {spec.storage_url!r}; write sqlite:///PATH"
+        yield ("storage",), message, 65
+
+
+def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:
+    assert spec.pipeline is not None
+    findings: list[Finding] = []
+    for index, step in enumerate(spec.pipeline):
+        try:
+            cls = resolve_estimator(step.estimator, spec.allow_imports)
+        except SpecError as error:
+            for problem in error.problems:
+                findings.append((("pipeline", index, "estimator"), problem.message, problem.code))
+            continue
+        for param in step.params:
+            if param not in cls().get_params(deep=False):
+                hint = _did_you_mean(param, list(cls().get_params(deep=False)))
+                message = f"{cls.__name__} has no parameter {param!r}{hint}"
+                findings.append((("pipeline", index, "params", param), message, 65))
+    if findings:
+        return None, findings
+    try:
+        return build_pipeline(spec.pipeline, spec.allow_imports), []
+    except SpecError as error:
+        return None, [(("pipeline",), p.message, p.code) for p in error.problems]
+    except (TypeError, ValueError) as error:
+        return None, [(("pipeline",), f"cannot build the pipeline: {error}", 65)]
+
+
+def _check_trial_function(spec: Spec) -> Iterator[Finding]:
+    assert spec.trial is not None
+    module_name, _, name = spec.trial.function.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        yield ("trial", "function"), f"cannot import {module_name!r}: {error}", 65
+        return
+    if not callable(getattr(module, name, None)):
+        yield ("trial", "function"), f"module {module_name!r} has no function {name!r}", 65
+
+
+def _check_space(spec: Spec, pipeline: Any) -> Iterator[Finding]:
+    if pipeline is not None:
+        params = pipeline.get_params(deep=True)
+        steps = [step.name for step in spec.pipeline or []]
+        for key in spec.space:
+            if key in params:
+                continue
+            step = key.split("__", 1)[0]
+            if "__" not in key or step not in steps:
+                message = f"{key!r} does not name a pipeline step (steps: {', '.join(steps)})"
+                hint = _did_you_mean(key, [p for p in params if "__" in p])
+                yield ("space", key), f"{message}; write STEP__PARAM{hint}", 65
+            else:
+                known = [p for p in params if p.startswith(step + "__")]
+                hint = _did_you_mean(key, known)
+                name = type(params[step]).__name__
+                yield ("space", key), f"{name} has no parameter {key.split('__', 1)[1]!r}{hint}", 65
+    yield from _check_conditions(spec)
+
+
+def _check_conditions(spec: Spec) -> Iterator[Finding]:
+    graph = nx.DiGraph()
+    for name, dim in spec.space.items():
+        for parent, allowed in (dim.when or {}).items():
+            loc: Loc = ("space", name, "when", parent)
+            if parent == name:
+                yield loc, "a parameter cannot depend on itself", 65
+                continue
+            if parent not in spec.space:
+                hint = _did_you_mean(parent, list(spec.space))
+                yield loc, f"{parent!r} is not a parameter of the space{hint}", 65
+                continue
+            graph.add_edge(parent, name)
+            parent_dim = spec.space[parent]
+            if isinstance(parent_dim, CategoricalDimension):
+                values = allowed if isinstance(allowed, list) else [allowed]
+                for value in values:
+                    if value not in parent_dim.choices:
+                        message = f"{value!r} is not one of {parent}'s choices {parent_dim.choices}"
+                        yield loc, message, 65
+    for cycle in nx.simple_cycles(graph):
+        yield ("space", cycle[0], "when"), f"conditions form a cycle: {' -> '.join(cycle)}", 65
+
+
+def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
+    if pipeline is None:
+        return
+    metric = spec.objective.metric
+    try:
+        resolve_scorer(metric)
+    except SpecError as error:
+        yield ("objective", "metric"), error.problems[0].message, 65
+        return
+    if spec.objective.direction == "minimize":
+        message = (
+            "scikit-learn scorers are greater-is-better (losses come negated, as neg_log_loss); "
+            "leave `direction` out or write maximize"
+        )
+        yield ("objective", "direction"), message, 65
+    final = pipeline.steps[-1][1]
+    task = scorer_task(metric)
+    if task == "regression" and is_classifier(final):
+        yield ("objective", "metric"), f"{metric!r} scores regressors, but the model is a " \
+            f"classifier ({type(final).__name__})", 65
+    if task == "classification" and is_regressor(final):
+        yield ("objective", "metric"), f"{metric!r} scores classifiers, but the model is a " \
+            f"regressor ({type(final).__name__})", 65
+
+
+def _check_plugins(spec: Spec, plugins: Plugins) -> Iterator[Finding]:
+    refs = [("sampler", spec.sampler.name, spec.sampler.options, "sampler"),
+            ("pruner", spec.pruner.name, spec.pruner.options, "pruner"),
+            ("executor", spec.execution.executor, {}, "execution")]
+    for kind, name, options, section in refs:
+        name_loc: Loc = (section, "executor") if section == "execution" else (section, "name")
+        try:
+            provided = plugins.get(kind, name)
+        except SpecError as error:
+            yield name_loc, error.problems[0].message, 78
+            continue
+        try:
+            provided.cls.Options.model_validate(options)
+        except ValidationError as error:
+            for item in error.errors(include_url=False):
+                loc: Loc = (section, "options", *item["loc"])
+                message = item["msg"].removeprefix("Value error, ")
+                if item["type"] == "extra_forbidden":
+                    allowed = ", ".join(provided.cls.Options.model_fields) or "none"
+                    message = f"{kind} {name!r} has no option {item['loc'][-1]!r} (options: {allowed})"
+                yield loc, f"{message} ({provided.provider})", 65
+        if kind == "sampler":
+            for message in provided.cls.check_space(SearchSpace(spec.space)):  # type: ignore[attr-defined]
+                yield ("sampler", "name"), message, 65
+
+
+def _check_sources(spec: Spec, base_dir: Path) -> Iterator[Finding]:
+    message = check_source(spec.data, base_dir)
+    if message:
+        yield ("data", "source"), message, 66
+    if spec.split.test.source:
+        test_source = spec.split.test.source
+        message = check_source(spec.data.model_copy(update={"source": test_source}), base_dir)
+        if message:
+            yield ("split", "test", "source"), message, 66
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+__all__ = ["Problem", "check_spec"]

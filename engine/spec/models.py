@@ -1,0 +1,268 @@
+"""The spec file as pydantic models: types and ranges only; cross-field meaning lives in checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+STUDY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+def parse_duration(value: Any) -> Any:
+    """`90`, `"90s"`, `"30m"`, `"2h"` become seconds; anything else is left for pydantic to refuse."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"expected a duration such as 90s, 30m or 2h, but got {value!r}")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(gt=0),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                   {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"}]}
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Every section refuses keys it does not know."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(Strict):
+    source: str = Field(
+        description="sklearn:NAME (iris, wine, breast_cancer, digits, diabetes), csv:PATH or "
+        "parquet:PATH; paths are relative to the spec file",
+        pattern=r"^(sklearn|csv|parquet):.+$",
+    )
+    target: str | None = Field(None, description="the target column of a csv or parquet file")
+    drop: list[str] = Field(default_factory=list, description="columns that are not features")
+
+    @model_validator(mode="after")
+    def _target_for_files(self) -> DataSpec:
+        if not self.source.startswith("sklearn:") and self.target is None:
+            raise ValueError("a csv or parquet source needs `target: COLUMN`")
+        if self.source.startswith("sklearn:") and self.target is not None:
+            raise ValueError("`target` applies to csv and parquet sources only")
+        return self
+
+
+class TestSplitSpec(Strict):
+    """The locked hold-out set: a fraction of the data, or a separate file."""
+
+    __test__ = False
+    fraction: float | None = Field(None, gt=0, lt=1)
+    stratify: bool = False
+    order_by: str | None = Field(None, description="hold out the latest rows by this column")
+    source: str | None = Field(None, pattern=r"^(csv|parquet):.+$")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TestSplitSpec:
+        if (self.fraction is None) == (self.source is None):
+            raise ValueError("give either `fraction` or `source` (a separate test file)")
+        if self.source is not None and (self.stratify or self.order_by):
+            raise ValueError("`stratify` and `order_by` apply to a `fraction` split only")
+        if self.stratify and self.order_by:
+            raise ValueError("`stratify` and `order_by` exclude each other")
+        return self
+
+
+ValidationMethod = Literal["kfold", "stratified_kfold", "group_kfold", "timeseries", "holdout"]
+
+
+class ValidationSpec(Strict):
+    method: ValidationMethod = "kfold"
+    folds: int = Field(5, ge=2, le=100)
+    shuffle: bool = Field(True, description="false keeps scikit-learn's contiguous folds")
+    groups: str | None = Field(None, description="the group column, for group_kfold")
+    gap: int = Field(0, ge=0, description="rows left out between train and validation (timeseries)")
+    fraction: float | None = Field(None, gt=0, lt=1, description="validation share (holdout)")
+
+    @model_validator(mode="after")
+    def _method_options(self) -> ValidationSpec:
+        if self.method == "group_kfold" and self.groups is None:
+            raise ValueError("group_kfold needs `groups: COLUMN`")
+        if self.groups is not None and self.method != "group_kfold":
+            raise ValueError("`groups` applies to method group_kfold only")
+        if self.gap and self.method != "timeseries":
+            raise ValueError("`gap` applies to method timeseries only")
+        if self.fraction is not None and self.method != "holdout":
+            raise ValueError("`fraction` applies to method holdout only")
+        return self
+
+
+class SplitSpec(Strict):
+    test: TestSplitSpec
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)  # type: ignore[arg-type]
+
+
+class StepSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    estimator: str = Field(description="a scikit-learn estimator such as sklearn.svm.SVC")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed parameters")
+
+    @model_validator(mode="after")
+    def _no_double_underscore(self) -> StepSpec:
+        if "__" in self.name:
+            raise ValueError(f"a step name cannot contain '__', but got {self.name!r}")
+        return self
+
+
+When = dict[str, Any]
+
+
+class _Dimension(Strict):
+    when: When | None = Field(
+        None, description="active only when these parameters take these values (a value or a list)"
+    )
+
+
+class _NumericDimension(_Dimension):
+    log: bool = Field(False, description="sample on a log scale (for scale parameters)")
+    grid_points: int | None = Field(None, ge=2, description="points of a grid over [low, high]")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> _NumericDimension:
+        low, high = getattr(self, "low", None), getattr(self, "high", None)
+        values, step = getattr(self, "values", None), getattr(self, "step", None)
+        if values is not None:
+            if low is not None or high is not None or step is not None or self.grid_points:
+                raise ValueError("`values` excludes `low`, `high`, `step` and `grid_points`")
+            if not values:
+                raise ValueError("`values` needs at least one value")
+            return self
+        if low is None or high is None:
+            raise ValueError("give `low` and `high`, or a list of `values`")
+        if not low < high:
+            raise ValueError(f"`low` must be below `high`, but got low={low} and high={high}")
+        if self.log and low <= 0:
+            raise ValueError(f"a log dimension needs a positive `low`, but got low={low}")
+        if step is not None:
+            if self.log:
+                raise ValueError("`step` and `log` exclude each other")
+            if step <= 0:
+                raise ValueError(f"`step` must be positive, but got step={step}")
+            if self.grid_points:
+                raise ValueError("`step` and `grid_points` exclude each other")
+        return self
+
+
+class FloatDimension(_NumericDimension):
+    type: Literal["float"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    values: list[float] | None = None
+
+
+class IntDimension(_NumericDimension):
+    type: Literal["int"]
+    low: int | None = None
+    high: int | None = None
+    step: int | None = None
+    values: list[int] | None = None
+
+
+class CategoricalDimension(_Dimension):
+    type: Literal["categorical"]
+    choices: list[str | int | float | bool | None] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CategoricalDimension:
+        if len({repr(c) for c in self.choices}) != len(self.choices):
+            raise ValueError("`choices` must be distinct")
+        return self
+
+
+Dimension = Annotated[
+    FloatDimension | IntDimension | CategoricalDimension, Field(discriminator="type")
+]
+
+
+class ObjectiveSpec(Strict):
+    metric: str = Field(description="a scikit-learn scorer name, such as roc_auc or neg_log_loss")
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="defaults from the scorer: scikit-learn scorers are greater-is-better"
+    )
+
+
+class PluginRef(Strict):
+    name: str
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="validated by the named plugin's own Options model"
+    )
+
+
+class BudgetSpec(Strict):
+    trials: int = Field(50, ge=1, description="total trials of the study, across every run")
+    time: Duration | None = Field(None, description="wall-clock budget, such as 30m")
+    max_failed: int = Field(5, ge=0, description="more failed trials than this fail the study")
+    trial_timeout: Duration | None = Field(None, description="stop a trial that runs longer")
+
+
+class ExecutionSpec(Strict):
+    workers: int = Field(1, ge=1)
+    executor: str = "local"
+    address: str | None = Field(None, description="a scheduler address for distributed executors")
+
+
+class TrialFunctionSpec(Strict):
+    function: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="package.module:function"
+    )
+
+
+class Spec(Strict):
+    """One study: the data, its split, the pipeline, the space, the objective and the budget."""
+
+    name: str = Field(pattern=STUDY_NAME, description="the study's key in storage")
+    seed: int = 0
+    data: DataSpec
+    split: SplitSpec
+    pipeline: list[StepSpec] | None = Field(None, min_length=1)
+    trial: TrialFunctionSpec | None = None
+    space: dict[str, Dimension] = Field(min_length=1)
+    objective: ObjectiveSpec
+    sampler: PluginRef = Field(default_factory=lambda: PluginRef(name="random"))
+    pruner: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)  # type: ignore[arg-type]
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)  # type: ignore[arg-type]
+    storage: str | None = Field(None, description="default sqlite:///.tunedag/NAME.sqlite")
+    allow_imports: list[str] = Field(
+        default_factory=list, description="module prefixes whose estimators may be used"
+    )
+
+    _source: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _pipeline_or_trial(self) -> Spec:
+        if (self.pipeline is None) == (self.trial is None):
+            raise ValueError("give either `pipeline` or `trial.function`, not both or neither")
+        if self.pipeline is not None:
+            names = [step.name for step in self.pipeline]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"step names must be unique, but {duplicates} repeat")
+        return self
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///.tunedag/{self.name}.sqlite"

@@ -1,0 +1,788 @@
+"""SQLite storage for studies and trials: the one durable record a study resumes from.
+
+Why SQLite: one file, no server, safe for several processes on one machine (WAL journal,
+busy timeout), and readable with any sqlite client. Why no pickles: a storage file must be
+safe to open and stable across Python and library versions, so every column is plain SQL
+types, JSON text, or raw little-endian int64 bytes (fold indices).
+
+URL forms::
+
+    sqlite:///relative/path.sqlite    relative to ``base_dir`` (normally the current directory)
+    sqlite:////absolute/path.sqlite
+    sqlite:///:memory:
+
+Every state change is one ``BEGIN IMMEDIATE`` transaction, so a trial's result is committed
+together with its state, and two processes never race for the same trial number.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+from tunedag.errors import StorageBusyError, StorageError
+
+__all__ = [
+    "FINISHED_STATES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Storage",
+    "StudyRecord",
+    "TestEvaluation",
+    "TrialRecord",
+    "TrialState",
+    "open_storage",
+]
+
+
+class TrialState(enum.StrEnum):
+    """Life cycle of a trial: WAITING -> RUNNING -> one of the finished states."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+FINISHED_STATES: frozenset[TrialState] = frozenset(
+    {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED}
+)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as stored; ``number`` is 0-based and unique within its study."""
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    fold_values: list[float] = field(default_factory=list)
+    intermediate: dict[int, float] = field(default_factory=dict)
+    fold_durations: list[float] = field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    attempt: int = 1
+
+
+@dataclass
+class StudyRecord:
+    """A study's identity: the fingerprint decides whether a resumed spec still matches."""
+
+    name: str
+    fingerprint: dict[str, str]
+    spec_json: str
+    created_at: float
+    finished_reason: str | None = None
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class TestEvaluation:
+    """One look at the locked test set; kept so a second look is visible, never silent."""
+
+    __test__ = False  # not a pytest test class
+
+    trial_number: int
+    value: float
+    cv_value: float
+    gap: float
+    flagged: bool
+    split_fingerprint: str
+    evaluated_at: float
+    second_look: bool = False
+
+
+SCHEMA_VERSION = 1
+
+# version -> SQL that brings a database from version-1 to version. A fresh database applies
+# them all in order; an older one applies those above its version. Append, never edit.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE studies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            fingerprint TEXT NOT NULL,
+            spec_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            finished_reason TEXT,
+            elapsed_s REAL NOT NULL DEFAULT 0,
+            n_folds INTEGER
+        )""",
+        """CREATE TABLE trials (
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            params TEXT NOT NULL,
+            value REAL,
+            fold_values TEXT NOT NULL DEFAULT '[]',
+            fold_durations TEXT NOT NULL DEFAULT '[]',
+            started_at REAL,
+            finished_at REAL,
+            duration_s REAL,
+            error TEXT,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (study_id, number)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX trials_by_state ON trials (study_id, state)",
+        """CREATE TABLE intermediate (
+            study_id INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            value REAL,
+            PRIMARY KEY (study_id, number, step),
+            FOREIGN KEY (study_id, number) REFERENCES trials(study_id, number)
+                ON DELETE CASCADE
+        ) WITHOUT ROWID""",
+        """CREATE TABLE folds (
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            fold INTEGER NOT NULL,
+            train BLOB NOT NULL,
+            test BLOB NOT NULL,
+            PRIMARY KEY (study_id, fold)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE test_evaluations (
+            id INTEGER PRIMARY KEY,
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            trial_number INTEGER NOT NULL,
+            value REAL,
+            cv_value REAL,
+            gap REAL,
+            flagged INTEGER NOT NULL,
+            split_fingerprint TEXT NOT NULL,
+            evaluated_at REAL NOT NULL,
+            second_look INTEGER NOT NULL
+        )""",
+        "CREATE INDEX test_evaluations_by_study ON test_evaluations (study_id, id)",
+    ],
+}
+
+_URL_PREFIX = "sqlite:///"
+_ACCEPTED = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:"
+
+_TRIAL_COLUMNS = (
+    "number, state, params, value, fold_values, fold_durations, "
+    "started_at, finished_at, duration_s, error, attempt"
+)
+
+
+def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
+    """The database file a URL names, or None for ``sqlite:///:memory:``."""
+    if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):
+        raise StorageError(f"unsupported storage URL {url!r}; accepted forms: {_ACCEPTED}")
+    rest = url[len(_URL_PREFIX) :]
+    if rest == ":memory:":
+        return None
+    path = Path(rest)
+    if path.is_absolute():
+        return path
+    return (base_dir if base_dir is not None else Path.cwd()) / path
+
+
+# SQLite turns a bound NaN into NULL, which would read back as "no value"; NaN is stored as
+# the text 'nan' instead (a REAL column keeps text that is not a number). inf is a real REAL.
+def _enc_float(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    x = float(x)
+    return "nan" if math.isnan(x) else x
+
+
+def _dec_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _dec_float_req(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _enc_float_list(values: Sequence[float]) -> str:
+    """JSON list with NaN as null (inf uses Python's Infinity token, which json reads back)."""
+    return json.dumps([None if math.isnan(v) else v for v in map(float, values)])
+
+
+def _dec_float_list(text: str) -> list[float]:
+    return [math.nan if v is None else float(v) for v in json.loads(text)]
+
+
+def _json_default(obj: Any) -> Any:
+    # Samplers often hand back numpy scalars; store them as the plain JSON value they stand for.
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} value {obj!r} is not JSON-serialisable")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, separators=(",", ":"))
+
+
+def _index_bytes(arr: Any, what: str) -> bytes:
+    a = np.asarray(arr)
+    if a.ndim != 1 or not (a.size == 0 or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{what} must be a 1-D integer array, got {a.dtype} of shape {a.shape}")
+    return np.ascontiguousarray(a, dtype="<i8").tobytes()
+
+
+def _index_array(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<i8").astype(np.int64)
+
+
+class Storage:
+    """A study store on one SQLite connection; safe to share between threads of a process."""
+
+    def __init__(
+        self, url: str, base_dir: Path | None = None, *, busy_timeout_s: float = 10.0
+    ) -> None:
+        self.url = url
+        self.path = parse_url(url, base_dir)
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.RLock()
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"storage {url}: cannot create {self.path.parent}: {exc}"
+                ) from exc
+        target = ":memory:" if self.path is None else str(self.path)
+        try:
+            self._conn = sqlite3.connect(
+                target, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._map_error(exc) from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- connection set-up -------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        conn = self._conn
+        with self._errors():
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        # Look before touching anything: a foreign or newer file must be left as it was.
+        version = self._read_version()
+        with self._errors():
+            if self.path is not None:
+                conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            conn.execute("PRAGMA synchronous = NORMAL")
+        if version != SCHEMA_VERSION:
+            with self._write() as cur:
+                version = self._read_version(cur)  # again, now that we hold the write lock
+                for v in range(version + 1, SCHEMA_VERSION + 1):
+                    for sql in MIGRATIONS[v]:
+                        cur.execute(sql)
+                if version < SCHEMA_VERSION:
+                    cur.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+
+    def _read_version(self, cur: sqlite3.Cursor | None = None) -> int:
+        """0 for an empty database; StorageError for a foreign, broken or newer one."""
+        where = self.url
+        try:
+            c = cur if cur is not None else self._conn.cursor()
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
+                return 0
+            if "meta" not in tables:
+                raise StorageError(f"{where} is not a tunedag storage (SQLite, but no meta table)")
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise self._map_error(exc) from exc
+            raise StorageError(f"{where} is not a tunedag storage ({exc})") from exc
+        try:
+            version = int(row[0]) if row is not None else -1
+        except (TypeError, ValueError):
+            version = -1
+        if version < 1:
+            raise StorageError(f"{where} is not a tunedag storage (no valid schema_version)")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{where} was written by a newer tunedag (schema {version}); upgrade tunedag"
+            )
+        return version
+
+    # -- transactions and errors ----------------------------------------------------------------
+
+    def _map_error(self, exc: sqlite3.Error) -> StorageError:
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            return StorageBusyError(
+                f"storage {self.url} is locked by another writer "
+                f"(waited {self.busy_timeout_s:g} s): {exc}; retry"
+            )
+        return StorageError(f"storage {self.url}: {exc}")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._map_error(exc) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade race."""
+        with self._lock, self._errors():
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        """One read transaction, so multi-statement reads see one consistent snapshot."""
+        with self._lock, self._errors():
+            cur = self._conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+
+    def _study_id(self, cur: sqlite3.Cursor, name: str) -> int:
+        row = cur.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise StorageError(f"no study named {name!r} in {self.url}")
+        return int(row[0])
+
+    def _fetch_trial(self, cur: sqlite3.Cursor, sid: int, name: str, number: int) -> TrialRecord:
+        row = cur.execute(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?",
+            (sid, number),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"study {name!r} has no trial {number}")
+        trial = _trial_from_row(row)
+        trial.intermediate = {
+            int(step): _dec_float_req(v)
+            for step, v in cur.execute(
+                "SELECT step, value FROM intermediate WHERE study_id = ? AND number = ? "
+                "ORDER BY step",
+                (sid, number),
+            )
+        }
+        return trial
+
+    def _wrong_state(
+        self, cur: sqlite3.Cursor, sid: int, name: str, number: int, expected: TrialState
+    ) -> StorageError:
+        row = cur.execute(
+            "SELECT state FROM trials WHERE study_id = ? AND number = ?", (sid, number)
+        ).fetchone()
+        if row is None:
+            return StorageError(f"study {name!r} has no trial {number}")
+        return StorageError(f"trial {number} of study {name!r} is {row[0]}, not {expected}")
+
+    # -- studies --------------------------------------------------------------------------------
+
+    def get_study(self, name: str) -> StudyRecord | None:
+        """The study of that name, or None so the caller can decide to create it."""
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT name, fingerprint, spec_json, created_at, finished_reason, elapsed_s "
+                "FROM studies WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return None
+        return StudyRecord(
+            name=row[0],
+            fingerprint=json.loads(row[1]),
+            spec_json=row[2],
+            created_at=float(row[3]),
+            finished_reason=row[4],
+            elapsed_s=float(row[5]),
+        )
+
+    def create_study(self, name: str, fingerprint: dict[str, str], spec_json: str) -> StudyRecord:
+        """A new study; refuses an existing name so two runs never share one by accident."""
+        record = StudyRecord(name, dict(fingerprint), spec_json, time.time())
+        with self._write() as cur:
+            if cur.execute("SELECT 1 FROM studies WHERE name = ?", (name,)).fetchone():
+                raise StorageError(f"study {name!r} already exists in {self.url}")
+            cur.execute(
+                "INSERT INTO studies (name, fingerprint, spec_json, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    name,
+                    json.dumps(record.fingerprint, sort_keys=True),
+                    spec_json,
+                    record.created_at,
+                ),
+            )
+        return record
+
+    def archive_study(self, name: str) -> str:
+        """Move a study aside under ``name~k`` (for --fresh); nothing is ever deleted."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            k = 1
+            while cur.execute("SELECT 1 FROM studies WHERE name = ?", (f"{name}~{k}",)).fetchone():
+                k += 1
+            new_name = f"{name}~{k}"
+            cur.execute("UPDATE studies SET name = ? WHERE id = ?", (new_name, sid))
+        return new_name
+
+    def update_spec(self, name: str, spec_json: str) -> None:
+        """Replace the stored spec, e.g. when a resumed run raises the budget."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute("UPDATE studies SET spec_json = ? WHERE id = ?", (spec_json, sid))
+
+    def set_finished(self, name: str, reason: str | None) -> None:
+        """Record why the study stopped (None clears it, e.g. when it resumes)."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute("UPDATE studies SET finished_reason = ? WHERE id = ?", (reason, sid))
+
+    def add_elapsed(self, name: str, seconds: float) -> None:
+        """Add a run's wall-clock time, so `budget.time` is a total across runs."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute("UPDATE studies SET elapsed_s = elapsed_s + ? WHERE id = ?", (seconds, sid))
+
+    def save_folds(self, name: str, folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Pin the CV split, so a resumed study scores every trial on the same folds."""
+        rows = [
+            (i, _index_bytes(train, f"fold {i} train"), _index_bytes(test, f"fold {i} test"))
+            for i, (train, test) in enumerate(folds)
+        ]
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute("DELETE FROM folds WHERE study_id = ?", (sid,))
+            cur.executemany(
+                "INSERT INTO folds (study_id, fold, train, test) VALUES (?, ?, ?, ?)",
+                [(sid, i, tr, te) for i, tr, te in rows],
+            )
+            cur.execute("UPDATE studies SET n_folds = ? WHERE id = ?", (len(rows), sid))
+
+    def load_folds(self, name: str) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """The saved folds as int64 arrays in saved order, or None if none were saved."""
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            n = cur.execute("SELECT n_folds FROM studies WHERE id = ?", (sid,)).fetchone()[0]
+            if n is None:
+                return None
+            rows = cur.execute(
+                "SELECT train, test FROM folds WHERE study_id = ? ORDER BY fold", (sid,)
+            ).fetchall()
+        return [(_index_array(tr), _index_array(te)) for tr, te in rows]
+
+    # -- trials ---------------------------------------------------------------------------------
+
+    def create_trial(
+        self, name: str, params: dict[str, Any], state: TrialState = TrialState.RUNNING
+    ) -> TrialRecord:
+        """A new trial with the next number, assigned under the write lock so it is unique."""
+        state = TrialState(state)
+        if state not in (TrialState.WAITING, TrialState.RUNNING):
+            raise ValueError(f"a trial is created waiting or running, not {state}")
+        params_json = _dumps(params)
+        started_at = time.time() if state is TrialState.RUNNING else None
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            number = int(
+                cur.execute(
+                    "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (sid,)
+                ).fetchone()[0]
+            )
+            cur.execute(
+                "INSERT INTO trials (study_id, number, state, params, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (sid, number, state.value, params_json, started_at),
+            )
+        return TrialRecord(
+            number=number, state=state, params=json.loads(params_json), started_at=started_at
+        )
+
+    def start_trial(self, name: str, number: int) -> TrialRecord:
+        """WAITING -> RUNNING; refuses any other state so a trial never runs twice at once."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "UPDATE trials SET state = 'running', started_at = ? "
+                "WHERE study_id = ? AND number = ? AND state = 'waiting'",
+                (time.time(), sid, number),
+            )
+            if cur.rowcount != 1:
+                raise self._wrong_state(cur, sid, name, number, TrialState.WAITING)
+            return self._fetch_trial(cur, sid, name, number)
+
+    def report(self, name: str, number: int, step: int, value: float) -> None:
+        """Add (or overwrite) the intermediate value of a running trial at ``step``."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "INSERT OR REPLACE INTO intermediate (study_id, number, step, value) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM trials "
+                "WHERE study_id = ? AND number = ? AND state = 'running')",
+                (sid, number, int(step), _enc_float(value), sid, number),
+            )
+            if cur.rowcount != 1:
+                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+
+    def finish_trial(
+        self,
+        name: str,
+        number: int,
+        state: TrialState,
+        *,
+        value: float | None = None,
+        fold_values: Sequence[float] = (),
+        intermediate: Mapping[int, float] | None = None,
+        fold_durations: Sequence[float] = (),
+        duration_s: float | None = None,
+        error: str | None = None,
+    ) -> TrialRecord:
+        """RUNNING -> a finished state, with its result, in one commit (never half-written).
+
+        ``duration_s`` defaults to finished_at - started_at; ``intermediate=None`` keeps the
+        reported values, a mapping replaces them.
+        """
+        state = TrialState(state)
+        if state not in FINISHED_STATES:
+            raise ValueError(f"finish_trial needs a finished state, not {state}")
+        now = time.time()
+        folds_json = _enc_float_list(fold_values)
+        durations_json = _enc_float_list(fold_durations)
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "UPDATE trials SET state = ?, value = ?, fold_values = ?, fold_durations = ?, "
+                "finished_at = ?, duration_s = COALESCE(?, ? - started_at), error = ? "
+                "WHERE study_id = ? AND number = ? AND state = 'running'",
+                (
+                    state.value,
+                    _enc_float(value),
+                    folds_json,
+                    durations_json,
+                    now,
+                    _enc_float(duration_s),
+                    now,
+                    error,
+                    sid,
+                    number,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+            if intermediate is not None:
+                cur.execute(
+                    "DELETE FROM intermediate WHERE study_id = ? AND number = ?", (sid, number)
+                )
+                cur.executemany(
+                    "INSERT INTO intermediate (study_id, number, step, value) VALUES (?, ?, ?, ?)",
+                    [(sid, number, int(s), _enc_float(v)) for s, v in intermediate.items()],
+                )
+            return self._fetch_trial(cur, sid, name, number)
+
+    def requeue(self, name: str, number: int) -> None:
+        """RUNNING -> WAITING for a retry: same number and params, attempt + 1.
+
+        The previous attempt's intermediate values are dropped, since the retry starts over.
+        """
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "UPDATE trials SET state = 'waiting', attempt = attempt + 1, started_at = NULL "
+                "WHERE study_id = ? AND number = ? AND state = 'running'",
+                (sid, number),
+            )
+            if cur.rowcount != 1:
+                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+            cur.execute("DELETE FROM intermediate WHERE study_id = ? AND number = ?", (sid, number))
+
+    def requeue_running(self, name: str) -> list[int]:
+        """Re-queue every RUNNING trial (after an interrupt or crash); returns their numbers."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            numbers = [
+                int(r[0])
+                for r in cur.execute(
+                    "SELECT number FROM trials WHERE study_id = ? AND state = 'running' "
+                    "ORDER BY number",
+                    (sid,),
+                )
+            ]
+            if numbers:
+                cur.execute(
+                    "UPDATE trials SET state = 'waiting', attempt = attempt + 1, "
+                    "started_at = NULL WHERE study_id = ? AND state = 'running'",
+                    (sid,),
+                )
+                cur.executemany(
+                    "DELETE FROM intermediate WHERE study_id = ? AND number = ?",
+                    [(sid, n) for n in numbers],
+                )
+        return numbers
+
+    def trials(self, name: str, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
+        """The study's trials ordered by number, optionally only those in ``states``."""
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            sql = f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ?"
+            args: list[Any] = [sid]
+            if states is not None:
+                wanted = sorted({TrialState(s).value for s in states})
+                if not wanted:
+                    return []
+                sql += f" AND state IN ({', '.join('?' * len(wanted))})"
+                args.extend(wanted)
+            records = [_trial_from_row(r) for r in cur.execute(sql + " ORDER BY number", args)]
+            if records:
+                by_number = {t.number: t for t in records}
+                for number, step, v in cur.execute(
+                    "SELECT number, step, value FROM intermediate WHERE study_id = ? "
+                    "ORDER BY number, step",
+                    (sid,),
+                ):
+                    trial = by_number.get(number)
+                    if trial is not None:
+                        trial.intermediate[int(step)] = _dec_float_req(v)
+        return records
+
+    def get_trial(self, name: str, number: int) -> TrialRecord:
+        """One trial; StorageError if the study or the trial does not exist."""
+        with self._read() as cur:
+            return self._fetch_trial(cur, self._study_id(cur, name), name, number)
+
+    def count_trials(self, name: str) -> dict[TrialState, int]:
+        """How many trials are in each state; every state is a key (0 if none)."""
+        counts = dict.fromkeys(TrialState, 0)
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            for state, n in cur.execute(
+                "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state", (sid,)
+            ):
+                counts[TrialState(state)] = int(n)
+        return counts
+
+    # -- the locked test set --------------------------------------------------------------------
+
+    def record_test_evaluation(self, name: str, evaluation: TestEvaluation) -> None:
+        """Append a test-set evaluation; the log is what makes the test set 'locked'."""
+        e = evaluation
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "INSERT INTO test_evaluations (study_id, trial_number, value, cv_value, gap, "
+                "flagged, split_fingerprint, evaluated_at, second_look) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sid,
+                    int(e.trial_number),
+                    _enc_float(e.value),
+                    _enc_float(e.cv_value),
+                    _enc_float(e.gap),
+                    int(bool(e.flagged)),
+                    e.split_fingerprint,
+                    float(e.evaluated_at),
+                    int(bool(e.second_look)),
+                ),
+            )
+
+    def test_evaluations(self, name: str) -> list[TestEvaluation]:
+        """Every test-set evaluation of the study, in the order recorded."""
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            rows = cur.execute(
+                "SELECT trial_number, value, cv_value, gap, flagged, split_fingerprint, "
+                "evaluated_at, second_look FROM test_evaluations WHERE study_id = ? ORDER BY id",
+                (sid,),
+            ).fetchall()
+        return [
+            TestEvaluation(
+                trial_number=int(r[0]),
+                value=_dec_float_req(r[1]),
+                cv_value=_dec_float_req(r[2]),
+                gap=_dec_float_req(r[3]),
+                flagged=bool(r[4]),
+                split_fingerprint=r[5],
+                evaluated_at=float(r[6]),
+                second_look=bool(r[7]),
+            )
+            for r in rows
+        ]
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Storage({self.url!r})"
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
+    return TrialRecord(
+        number=int(row[0]),
+        state=TrialState(row[1]),
+        params=json.loads(row[2]),
+        value=_dec_float(row[3]),
+        fold_values=_dec_float_list(row[4]),
+        fold_durations=_dec_float_list(row[5]),
+        started_at=_dec_float(row[6]),
+        finished_at=_dec_float(row[7]),
+        duration_s=_dec_float(row[8]),
+        error=row[9],
+        attempt=int(row[10]),
+    )
+
+
+def open_storage(
+    url: str, base_dir: Path | None = None, *, busy_timeout_s: float = 10.0
+) -> Storage:
+    """Open (creating if needed) the storage a URL names; see the module doc for URL forms."""
+    return Storage(url, base_dir, busy_timeout_s=busy_timeout_s)
