@@ -62,7 +62,7 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         data, spec.split.test, spec.seed, base_dir=base_dir, data_spec=spec.data,
         keep_columns=keep_columns(spec),
     )
-    folds = make_folds(dev, spec.split.validation, spec.seed)
+    folds = make_folds(dev, spec.split.validation, spec.seed, order_by=spec.split.test.order_by)
     return Prepared(dev=dev, test=test, folds=folds, spec=spec)
 
 
