@@ -31,10 +31,11 @@ from tunedag.pruner import Pruner
 from tunedag.registry import make_plugins
 from tunedag.sampler import Sampler
 from tunedag.space import SearchSpace
-from tunedag.spec.validate import load_spec
 from tunedag.spec.models import Spec
+from tunedag.spec.validate import load_spec
 from tunedag.storage import TrialRecord, TrialState
-from tunedag.study import StudyResult, run, status
+from tunedag.result import StudyResult
+from tunedag.study import run, status
 
 __all__ = [
     "DataError",

@@ -19,6 +19,7 @@ from tunedag.result import StudyResult
 from tunedag.schema import spec_schema
 from tunedag.spec.validate import load_spec
 from tunedag.study import run as run_study
+from tunedag.study import direction_of
 from tunedag.study import status as study_status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,8 +38,11 @@ def _handled(function: F) -> F:
             raise
         except Exception:
             traceback.print_exc()
-            click.echo("error: an unexpected error in tunedag or a plugin (exit 70); "
-                       "please report it with the traceback above", err=True)
+            click.echo(
+                "error: an unexpected error in tunedag or a plugin (exit 70); "
+                "please report it with the traceback above",
+                err=True,
+            )
             sys.exit(70)
 
     wrapper.__name__ = function.__name__
@@ -79,29 +83,49 @@ def plan(spec: Path, fmt: str) -> None:
 @click.option("--storage", help="storage URL, overriding the spec (sqlite:///PATH)")
 @click.option("--workers", type=click.IntRange(min=1), help="parallel trials")
 @click.option("--json", "as_json", is_flag=True, help="events on stdout, one JSON object a line")
-@click.option("--events-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="append JSON-line events to this file")
-@click.option("--max-new-trials", type=click.IntRange(min=0),
-              help="run at most N new trials in this call")
+@click.option(
+    "--events-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="append JSON-line events to this file",
+)
+@click.option(
+    "--max-new-trials", type=click.IntRange(min=0), help="run at most N new trials in this call"
+)
 @click.option("--fresh", is_flag=True, help="keep the stored study aside and start a new one")
-@click.option("--allow-second-look", is_flag=True,
-              help="score the test set again (recorded in storage and the report)")
+@click.option(
+    "--allow-second-look",
+    is_flag=True,
+    help="score the test set again (recorded in storage and the report)",
+)
 @_handled
-def run(spec: Path, storage: str | None, workers: int | None, as_json: bool,
-        events_file: Path | None, max_new_trials: int | None, fresh: bool,
-        allow_second_look: bool) -> None:
+def run(
+    spec: Path,
+    storage: str | None,
+    workers: int | None,
+    as_json: bool,
+    events_file: Path | None,
+    max_new_trials: int | None,
+    fresh: bool,
+    allow_second_look: bool,
+) -> None:
     """Run or resume the study to its budget, then score the best trial on the test set once."""
     loaded = load_spec(spec)
     events = Events(loaded.name)
-    events.add(_Progress(loaded.budget.trials, loaded.objective.metric))
+    events.add(_Progress(loaded.budget.trials, loaded.objective.metric, direction_of(loaded)))
     if as_json:
         events.add(JsonLines(sys.stdout))
     with _maybe_open(events_file) as stream:
         if stream is not None:
             events.add(JsonLines(stream))
-        result = run_study(loaded, workers=workers, storage=storage,
-                           max_new_trials=max_new_trials, fresh=fresh,
-                           allow_second_look=allow_second_look, events=events)
+        result = run_study(
+            loaded,
+            workers=workers,
+            storage=storage,
+            max_new_trials=max_new_trials,
+            fresh=fresh,
+            allow_second_look=allow_second_look,
+            events=events,
+        )
     _summary(result, loaded.objective.metric)
 
 
@@ -115,9 +139,18 @@ def status(spec: Path, storage: str | None, as_json: bool) -> None:
     loaded = load_spec(spec)
     result = study_status(loaded, storage=storage)
     if as_json:
-        payload = result.to_dict() if result else {"study": loaded.name, "finished": False,
-                                                   "reason": None, "counts": {}, "best": None,
-                                                   "test": None}
+        payload = (
+            result.to_dict()
+            if result
+            else {
+                "study": loaded.name,
+                "finished": False,
+                "reason": None,
+                "counts": {},
+                "best": None,
+                "test": None,
+            }
+        )
         click.echo(json.dumps(payload))
         return
     if result is None:
@@ -136,21 +169,37 @@ def plugins(as_json: bool) -> None:
     """Samplers, pruners, executors and observers, with the distribution that provides each."""
     loaded = make_plugins()
     rows = [
-        {"kind": kind, "name": name, "plugin": p.plugin, "distribution": p.distribution,
-         "version": p.version, "options": sorted(p.cls.Options.model_fields)}
-        for kind, provided in loaded.provided.items() for name, p in sorted(provided.items())
+        {
+            "kind": kind,
+            "name": name,
+            "plugin": p.plugin,
+            "distribution": p.distribution,
+            "version": p.version,
+            "options": sorted(p.cls.Options.model_fields),
+        }
+        for kind, provided in loaded.provided.items()
+        for name, p in sorted(provided.items())
     ]
-    rows += [{"kind": "observer", "name": hook, "plugin": plugin,
-              "distribution": loaded.distribution_of(plugin)[0],
-              "version": loaded.distribution_of(plugin)[1], "options": []}
-             for plugin, hook in loaded.observers()]
+    rows += [
+        {
+            "kind": "observer",
+            "name": hook,
+            "plugin": plugin,
+            "distribution": loaded.distribution_of(plugin)[0],
+            "version": loaded.distribution_of(plugin)[1],
+            "options": [],
+        }
+        for plugin, hook in loaded.observers()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
         options = ", ".join(row["options"]) or "-"
-        click.echo(f"{row['kind']:<9} {row['name']:<20} {row['distribution']} {row['version']}"
-                   f"  [{row['plugin']}]  options: {options}")
+        click.echo(
+            f"{row['kind']:<9} {row['name']:<20} {row['distribution']} {row['version']}"
+            f"  [{row['plugin']}]  options: {options}"
+        )
 
 
 @main.command()
@@ -163,20 +212,30 @@ def schema() -> None:
 class _Progress:
     """One line per finished trial on stderr."""
 
-    def __init__(self, budget: int, metric: str) -> None:
+    def __init__(self, budget: int, metric: str, direction: str) -> None:
         self.budget = budget
         self.metric = metric
+        self.sign = 1.0 if direction == "maximize" else -1.0
         self.best: float | None = None
+        self.finished = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["event"]
         number = event.get("number")
-        if kind == "trial_completed":
+        if kind == "study_started":
+            self.finished = event["trials"]
+        elif kind == "trial_completed":
+            self.finished += 1
             value = event["value"]
-            self.best = value if self.best is None else max(self.best, value)
-            click.echo(f"trial {number:>4} complete  {self.metric}={value:.5g}  "
-                       f"best={self.best:.5g}  [{number + 1}/{self.budget}]", err=True)
+            if self.best is None or self.sign * value > self.sign * self.best:
+                self.best = value
+            click.echo(
+                f"trial {number:>4} complete  {self.metric}={value:.5g}  "
+                f"best={self.best:.5g}  [{self.finished}/{self.budget}]",
+                err=True,
+            )
         elif kind in ("trial_pruned", "trial_failed", "trial_requeued"):
+            self.finished += kind != "trial_requeued"
             detail = event.get("reason") or f"at step {event.get('step')}"
             click.echo(f"trial {number:>4} {kind.removeprefix('trial_')}: {detail}", err=True)
         elif kind == "study_finished":
@@ -194,8 +253,10 @@ def _summary(result: StudyResult, metric: str) -> None:
     if result.test is not None:
         test = result.test
         flag = "  << larger than the fold spread explains" if test.flagged else ""
-        click.echo(f"test {metric}={test.value:.5g}  cv={test.cv_value:.5g}  "
-                   f"gap={test.gap:+.4f}{flag}", err=True)
+        click.echo(
+            f"test {metric}={test.value:.5g}  cv={test.cv_value:.5g}  gap={test.gap:+.4f}{flag}",
+            err=True,
+        )
     elif not result.finished:
         click.echo("study not finished: the test set is scored once it is", err=True)
 

@@ -38,8 +38,11 @@ def build_dag(spec: Spec) -> nx.DiGraph:
     folds = 1 if validation.method == "holdout" else validation.folds
     graph.add_node("make_folds", kind="split", label=f"{validation.method} x {folds}")
     graph.add_edge("split_test", "make_folds", rows="development")
-    steps = [s.name for s in spec.pipeline] if spec.pipeline else [f"trial {spec.trial.function}"
-                                                                   if spec.trial else "trial"]
+    steps = (
+        [s.name for s in spec.pipeline]
+        if spec.pipeline
+        else [f"trial {spec.trial.function}" if spec.trial else "trial"]
+    )
     graph.add_node("aggregate", kind="trial", label=f"mean {spec.objective.metric} over folds")
     for k in range(folds):
         previous = "make_folds"
@@ -53,9 +56,11 @@ def build_dag(spec: Spec) -> nx.DiGraph:
         graph.add_edge(previous, score, rows="fitted")
         graph.add_edge("make_folds", score, rows="validation")
         graph.add_edge(score, "aggregate", rows="score")
-    graph.add_node("search", kind="search",
-                   label=f"{spec.sampler.name} search, {spec.budget.trials} trials, "
-                         f"pruner {spec.pruner.name}")
+    graph.add_node(
+        "search",
+        kind="search",
+        label=f"{spec.sampler.name} search, {spec.budget.trials} trials, pruner {spec.pruner.name}",
+    )
     graph.add_edge("aggregate", "search", rows="score")
     graph.add_node("refit", kind="fit", label="refit the best on all development rows")
     graph.add_edge("search", "refit", rows="params")
@@ -93,7 +98,7 @@ def render_dot(graph: nx.DiGraph) -> str:
         shape = "doubleoctagon" if node == EVALUATE else "box"
         lines.append(f'  "{node}" [label="{data["label"]}", shape={shape}];')
     for source, target, rows in graph.edges(data="rows"):
-        style = ', color=red, penwidth=2' if rows == "test" else ""
+        style = ", color=red, penwidth=2" if rows == "test" else ""
         lines.append(f'  "{source}" -> "{target}" [label="{rows}"{style}];')
     lines.append("}")
     return "\n".join(lines)

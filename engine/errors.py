@@ -1,17 +1,17 @@
 """The one error tree of tunedag; each error carries the exit code an orchestrator acts on.
 
-    TunedagError                    exit 70 unless a subclass says otherwise
-    ├── SpecError                   65  the spec is invalid (carries every problem found)
-    │   └── SpecChangedError        65  the spec changed under an existing study
-    ├── SpecNotFoundError           66  the spec or a data file does not exist
-    ├── DataError                   65  the data cannot serve this spec (no target column, ...)
-    ├── UnknownNameError            78  unknown sampler, pruner, executor or estimator
-    ├── PluginError                 70  a plugin broke its contract or raised
-    ├── StudyFailedError             1  more failed trials than budget.max_failed
-    ├── TestSetLockedError           3  the test set of this study was already evaluated
-    ├── StorageError                70  the storage is unreadable or of an unknown schema
-    │   └── StorageBusyError        75  the storage is locked by another writer: retry
-    └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
+TunedagError                    exit 70 unless a subclass says otherwise
+├── SpecError                   65  the spec is invalid (carries every problem found)
+│   └── SpecChangedError        65  the spec changed under an existing study
+├── SpecNotFoundError           66  the spec or a data file does not exist
+├── DataError                   65  the data cannot serve this spec (no target column, ...)
+├── UnknownNameError            78  unknown sampler, pruner, executor or estimator
+├── PluginError                 70  a plugin broke its contract or raised
+├── StudyFailedError             1  more failed trials than budget.max_failed
+├── TestSetLockedError           3  the test set of this study was already evaluated
+├── StorageError                70  the storage is unreadable or of an unknown schema
+│   └── StorageBusyError        75  the storage is locked by another writer: retry
+└── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
 """
 
 from __future__ import annotations

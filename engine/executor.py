@@ -39,8 +39,9 @@ class TrialOutcome:
 class Workload(Protocol):
     """Runs one configuration on the development rows; never sees the test rows."""
 
-    def run(self, number: int, params: Params, report: Callable[[int, float], bool]) -> TrialOutcome:
-        ...
+    def run(
+        self, number: int, params: Params, report: Callable[[int, float], bool]
+    ) -> TrialOutcome: ...
 
 
 class Executor(Plugin, abc.ABC):

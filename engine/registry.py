@@ -68,8 +68,11 @@ class Plugins:
         for impl in caller.get_hookimpls():
             distribution, version = self.distribution_of(impl.plugin_name)
 
-            def register(cls: type[Plugin], _impl: Any = impl, _dist: tuple[str, str] = (
-                    distribution, version)) -> None:
+            def register(
+                cls: type[Plugin],
+                _impl: Any = impl,
+                _dist: tuple[str, str] = (distribution, version),
+            ) -> None:
                 self._add(kind, cls, _impl.plugin_name, *_dist)
 
             try:
@@ -135,7 +138,10 @@ class Plugins:
             except Exception as error:
                 log.warning(
                     "observer plugin %r raised in hook %r: %s: %s",
-                    impl.plugin_name, hook, type(error).__name__, error,
+                    impl.plugin_name,
+                    hook,
+                    type(error).__name__,
+                    error,
                 )
 
 
@@ -165,7 +171,8 @@ def make_plugins(
             manager.register(plugin)
         manager.check_pending()
     except pluggy.PluginValidationError as error:
-        raise PluginError(f"plugin {error.plugin_name!r} is invalid: {error}") from error
+        name = getattr(error.plugin, "__name__", repr(error.plugin))
+        raise PluginError(f"plugin {name!r} is invalid: {error}") from error
     except ImportError as error:
         raise PluginError(f"a tunedag plugin failed to import: {error}") from error
     return Plugins(manager)

@@ -1,4 +1,4 @@
-"""What a study has produced so far: the object `status --json`, `results.json` and the API share."""
+"""What a study has produced: the object `status --json`, `results.json` and the API share."""
 
 from __future__ import annotations
 
@@ -44,13 +44,22 @@ class StudyResult:
             "finished": self.finished,
             "reason": self.reason,
             "counts": self.counts,
-            "best": None if best is None else {
-                "number": best.number, "params": best.params, "value": best.value,
+            "best": None
+            if best is None
+            else {
+                "number": best.number,
+                "params": best.params,
+                "value": best.value,
                 "fold_values": best.fold_values,
             },
-            "test": None if test is None else {
-                "value": test.value, "cv_value": test.cv_value, "gap": test.gap,
-                "flagged": test.flagged, "trial": test.trial_number,
+            "test": None
+            if test is None
+            else {
+                "value": test.value,
+                "cv_value": test.cv_value,
+                "gap": test.gap,
+                "flagged": test.flagged,
+                "trial": test.trial_number,
                 "second_looks": self.second_looks,
             },
         }

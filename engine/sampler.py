@@ -59,7 +59,7 @@ class Sampler(Plugin, abc.ABC):
         or none, once the space is exhausted.
         """
 
-    def tell(self, trial: TrialRecord) -> None:  # noqa: B027 - optional hook
+    def tell(self, trial: TrialRecord) -> None:
         """Called after ``trial`` reached a final state; learn from it if useful."""
 
     def rng(self, number: int) -> np.random.Generator:

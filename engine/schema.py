@@ -21,12 +21,14 @@ def spec_schema(plugins: Plugins) -> dict[str, Any]:
             options = provided.cls.Options.model_json_schema(ref_template="#/$defs/{model}")
             definitions.update(options.pop("$defs", {}))
             options["title"] = f"{kind} {name} options"
-            variants.append({
-                "type": "object",
-                "properties": {"name": {"const": name}, "options": options},
-                "required": ["name"],
-                "additionalProperties": False,
-            })
+            variants.append(
+                {
+                    "type": "object",
+                    "properties": {"name": {"const": name}, "options": options},
+                    "required": ["name"],
+                    "additionalProperties": False,
+                }
+            )
         schema["properties"][section] = {"oneOf": variants, "description": f"the {kind} plugin"}
     executors = sorted(plugins.provided["executor"])
     execution = definitions["ExecutionSpec"]["properties"]["executor"]

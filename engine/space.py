@@ -52,7 +52,7 @@ class SearchSpace:
             space = np.geomspace if dim.log else np.linspace
             points = space(dim.low, dim.high, dim.grid_points)
             if isinstance(dim, IntDimension):
-                return sorted({int(round(p)) for p in points})
+                return sorted({round(p) for p in points})
             return [float(p) for p in points]
         if dim.step is not None or isinstance(dim, IntDimension):
             step = dim.step or 1
@@ -152,7 +152,7 @@ class SearchSpace:
 
 def _round_step(value: float, step: float) -> float:
     """Snap a stepped float to the step's decimals so 0.1 * 3 reads 0.3."""
-    decimals = max(0, -int(math.floor(math.log10(step))) + 6) if step > 0 else 12
+    decimals = max(0, -math.floor(math.log10(step)) + 6) if step > 0 else 12
     return float(round(value, decimals))
 
 

@@ -189,7 +189,7 @@ class _Driver:
             self.pruner_ref, "__init__", lambda: self.pruner_ref.cls(  # type: ignore[call-arg]
                 self.pruner_ref.cls.Options.model_validate(self.spec.pruner.options),
                 direction=self.direction))
-        executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg]
+        executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg,assignment]
             workers=self.workers, trial_timeout=self.spec.budget.trial_timeout,
             address=self.spec.execution.address)
         executor.start(prepared.workload, self._on_report)
