@@ -14,6 +14,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -41,6 +42,15 @@ Duration = Annotated[
 ]
 
 
+def invalid(message: str, *at: str | int) -> PydanticCustomError:
+    """A validation error that names the key it is about, relative to the model raising it.
+
+    A model validator's error is otherwise placed at the model itself; `at` lets the file
+    position and the field path point at the offending key (`space.model__C.low`).
+    """
+    return PydanticCustomError("spec_invalid", message, {"spec_loc": at})
+
+
 class Strict(BaseModel):
     """Every section refuses keys it does not know."""
 
@@ -59,9 +69,9 @@ class DataSpec(Strict):
     @model_validator(mode="after")
     def _target_for_files(self) -> DataSpec:
         if not self.source.startswith("sklearn:") and self.target is None:
-            raise ValueError("a csv or parquet source needs `target: COLUMN`")
+            raise invalid("a csv or parquet source needs `target: COLUMN`", "source")
         if self.source.startswith("sklearn:") and self.target is not None:
-            raise ValueError("`target` applies to csv and parquet sources only")
+            raise invalid("`target` applies to csv and parquet sources only", "target")
         return self
 
 
@@ -77,11 +87,13 @@ class TestSplitSpec(Strict):
     @model_validator(mode="after")
     def _one_way(self) -> TestSplitSpec:
         if (self.fraction is None) == (self.source is None):
-            raise ValueError("give either `fraction` or `source` (a separate test file)")
+            at = ("source",) if self.source is not None else ()
+            raise invalid("give either `fraction` or `source` (a separate test file)", *at)
         if self.source is not None and (self.stratify or self.order_by):
-            raise ValueError("`stratify` and `order_by` apply to a `fraction` split only")
+            at = "stratify" if self.stratify else "order_by"
+            raise invalid("`stratify` and `order_by` apply to a `fraction` split only", at)
         if self.stratify and self.order_by:
-            raise ValueError("`stratify` and `order_by` exclude each other")
+            raise invalid("`stratify` and `order_by` exclude each other", "order_by")
         return self
 
 
@@ -99,13 +111,13 @@ class ValidationSpec(Strict):
     @model_validator(mode="after")
     def _method_options(self) -> ValidationSpec:
         if self.method == "group_kfold" and self.groups is None:
-            raise ValueError("group_kfold needs `groups: COLUMN`")
+            raise invalid("group_kfold needs `groups: COLUMN`", "method")
         if self.groups is not None and self.method != "group_kfold":
-            raise ValueError("`groups` applies to method group_kfold only")
+            raise invalid("`groups` applies to method group_kfold only", "groups")
         if self.gap and self.method != "timeseries":
-            raise ValueError("`gap` applies to method timeseries only")
+            raise invalid("`gap` applies to method timeseries only", "gap")
         if self.fraction is not None and self.method != "holdout":
-            raise ValueError("`fraction` applies to method holdout only")
+            raise invalid("`fraction` applies to method holdout only", "fraction")
         return self
 
 
@@ -122,7 +134,7 @@ class StepSpec(Strict):
     @model_validator(mode="after")
     def _no_double_underscore(self) -> StepSpec:
         if "__" in self.name:
-            raise ValueError(f"a step name cannot contain '__', but got {self.name!r}")
+            raise invalid(f"a step name cannot contain '__', but got {self.name!r}", "name")
         return self
 
 
@@ -145,23 +157,25 @@ class _NumericDimension(_Dimension):
         values, step = getattr(self, "values", None), getattr(self, "step", None)
         if values is not None:
             if low is not None or high is not None or step is not None or self.grid_points:
-                raise ValueError("`values` excludes `low`, `high`, `step` and `grid_points`")
+                message = "`values` excludes `low`, `high`, `step` and `grid_points`"
+                raise invalid(message, "values")
             if not values:
-                raise ValueError("`values` needs at least one value")
+                raise invalid("`values` needs at least one value", "values")
             return self
         if low is None or high is None:
-            raise ValueError("give `low` and `high`, or a list of `values`")
+            raise invalid("give `low` and `high`, or a list of `values`")
         if not low < high:
-            raise ValueError(f"`low` must be below `high`, but got low={low} and high={high}")
+            message = f"`low` must be below `high`, but got low={low} and high={high}"
+            raise invalid(message, "low")
         if self.log and low <= 0:
-            raise ValueError(f"a log dimension needs a positive `low`, but got low={low}")
+            raise invalid(f"a log dimension needs a positive `low`, but got low={low}", "low")
         if step is not None:
             if self.log:
-                raise ValueError("`step` and `log` exclude each other")
+                raise invalid("`step` and `log` exclude each other", "step")
             if step <= 0:
-                raise ValueError(f"`step` must be positive, but got step={step}")
+                raise invalid(f"`step` must be positive, but got step={step}", "step")
             if self.grid_points:
-                raise ValueError("`step` and `grid_points` exclude each other")
+                raise invalid("`step` and `grid_points` exclude each other", "step")
         return self
 
 
@@ -188,7 +202,7 @@ class CategoricalDimension(_Dimension):
     @model_validator(mode="after")
     def _distinct(self) -> CategoricalDimension:
         if len({repr(c) for c in self.choices}) != len(self.choices):
-            raise ValueError("`choices` must be distinct")
+            raise invalid("`choices` must be distinct", "choices")
         return self
 
 
@@ -254,13 +268,16 @@ class Spec(Strict):
 
     @model_validator(mode="after")
     def _pipeline_or_trial(self) -> Spec:
-        if (self.pipeline is None) == (self.trial is None):
-            raise ValueError("give either `pipeline` or `trial.function`, not both or neither")
+        if self.pipeline is not None and self.trial is not None:
+            raise invalid("give either `pipeline` or `trial.function`, not both", "trial")
+        if self.pipeline is None and self.trial is None:
+            raise invalid("missing `pipeline` (or `trial.function` for a custom trial)")
         if self.pipeline is not None:
             names = [step.name for step in self.pipeline]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"step names must be unique, but {duplicates} repeat")
+            for index, name in enumerate(names):
+                if name in names[:index]:
+                    message = f"step names must be unique, but {name!r} repeats"
+                    raise invalid(message, "pipeline", index, "name")
         return self
 
     @property

@@ -16,7 +16,8 @@ def problems_from(error: ValidationError, document: Document, root: type[BaseMod
     problems: list[Problem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
-        loc = _data_loc(item["loc"], document.data)
+        at = tuple((item.get("ctx") or {}).get("spec_loc", ()))
+        loc = _data_loc((*item["loc"], *at), document.data)
         problem = document.problem(loc, _message(item, loc, document.data, root))
         if problem.path not in seen or item["type"] == "extra_forbidden":
             seen.add(problem.path)
@@ -25,7 +26,11 @@ def problems_from(error: ValidationError, document: Document, root: type[BaseMod
 
 
 def _data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
-    """Drop the segments pydantic adds for union members, keeping those found in the data."""
+    """Drop the segments pydantic adds for union members, keeping those found in the data.
+
+    A dimension's own error comes at `space.NAME.TAG` (the `type` value names the union
+    member); the tag is dropped, so the path reads `space.NAME`.
+    """
     result: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
@@ -37,7 +42,8 @@ def _data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
             node = node[part]
             result.append(part)
         elif last and isinstance(part, str | int) and isinstance(node, dict):
-            result.append(part)
+            if part != node.get("type"):
+                result.append(part)
     return tuple(result)
 
 
@@ -71,7 +77,7 @@ def _message(item: Any, loc: Loc, data: Any, root: type[BaseModel]) -> str:
 
 def _echo(kind: str, item: Any) -> bool:
     simple = isinstance(item.get("input"), str | int | float | bool)
-    return simple and not kind.startswith(("value_error", "assertion"))
+    return simple and not kind.startswith(("value_error", "assertion", "spec_invalid"))
 
 
 def _fields_at(root: type[BaseModel], loc: Loc, data: Any) -> set[str]:
