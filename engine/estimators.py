@@ -79,7 +79,11 @@ def resolve_estimator(path: str, allow_imports: Sequence[str] = ()) -> type[Any]
 
 
 def _public_sklearn_class(path: str) -> type[Any] | None:
-    """Fast path: a public scikit-learn module's concrete estimator class, else None."""
+    """Fast path: a public scikit-learn module's concrete estimator class, else None.
+
+    A public name that exists but is no concrete estimator class (a function, a module, an
+    abstract base) is refused rather than reported as unknown.
+    """
     module_name, _, name = path.rpartition(".")
     if not module_name.startswith("sklearn.") or not module_name.replace(".", "").isidentifier():
         return None
@@ -88,13 +92,17 @@ def _public_sklearn_class(path: str) -> type[Any] | None:
     except ImportError:
         return None
     cls = getattr(module, name, None)
+    if cls is None:
+        return None
     is_estimator_class = (
         inspect.isclass(cls)
         and issubclass(cls, BaseEstimator)
         and cls.__module__.startswith("sklearn.")
         and not inspect.isabstract(cls)
     )
-    return cls if is_estimator_class else None
+    if not is_estimator_class:
+        raise EstimatorRefused(f"{path!r} is not a scikit-learn estimator class; refused")
+    return cls
 
 
 def _import_allowed(path: str) -> type[Any]:

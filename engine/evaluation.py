@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tunedag.prepare import Prepared
 from tunedag.storage import TestEvaluation, TrialRecord
@@ -24,7 +25,8 @@ def evaluate_test_set(
     workload = prepared.workload
     if not isinstance(workload, PipelineWorkload):
         return None
-    value = workload.refit_and_score(best.params, prepared.test.X, prepared.test.y)
+    with threadpool_limits(limits=1):
+        value = workload.refit_and_score(best.params, prepared.test.X, prepared.test.y)
     cv_value = float(best.value if best.value is not None else np.nan)
     gap = cv_value - value if direction == "maximize" else value - cv_value
     spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0

@@ -109,7 +109,7 @@ class Plugins:
                 return dist.metadata["name"], dist.version
         if plugin_name in DEFAULT_PLUGINS:
             return "tunedag", _version("tunedag")
-        return "(not installed)", ""
+        return "(local)", ""
 
     def get(self, kind: str, name: str) -> Provided:
         """The named sampler, pruner or executor, or an error listing the known ones."""
@@ -168,7 +168,7 @@ def make_plugins(
         if autoload:
             manager.load_setuptools_entrypoints("tunedag")
         for plugin in extra:
-            manager.register(plugin)
+            manager.register(plugin, name=getattr(plugin, "__name__", type(plugin).__name__))
         manager.check_pending()
     except pluggy.PluginValidationError as error:
         name = getattr(error.plugin, "__name__", repr(error.plugin))

@@ -11,7 +11,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from tunedag.spec.models import CategoricalDimension, Dimension, FloatDimension, IntDimension
+from tunedag.spec.models import CategoricalDimension, Dimension, IntDimension
 
 Params = dict[str, Any]
 MAX_GRID_AXIS = 100_000
@@ -100,24 +100,34 @@ class SearchSpace:
         return params
 
     def sample_dimension(self, name: str, rng: np.random.Generator) -> Any:
+        return self.from_unit(name, float(rng.random()))
+
+    def from_unit(self, name: str, u: float) -> Any:
+        """Map ``u`` in [0, 1) to a value of the dimension, uniform on its own scale.
+
+        Samplers that work in the unit cube (quasi-random sequences, surrogate models) use
+        this so log dimensions, steps, ints and choices are handled in one place.
+        """
         dim = self.dimensions[name]
+        u = min(max(u, 0.0), 1.0 - 1e-12)
         if isinstance(dim, CategoricalDimension):
-            return dim.choices[int(rng.integers(len(dim.choices)))]
+            return dim.choices[int(u * len(dim.choices))]
         if dim.values is not None:
-            return dim.values[int(rng.integers(len(dim.values)))]
+            return dim.values[int(u * len(dim.values))]
         assert dim.low is not None and dim.high is not None
         if dim.step is not None:
             count = math.floor((dim.high - dim.low) / dim.step + 1e-9) + 1
-            value = dim.low + int(rng.integers(count)) * dim.step
+            value = dim.low + int(u * count) * dim.step
             return int(value) if isinstance(dim, IntDimension) else _round_step(value, dim.step)
         if isinstance(dim, IntDimension):
             if dim.log:
-                draw = math.exp(rng.uniform(math.log(dim.low - 0.5), math.log(dim.high + 0.5)))
-                return int(min(max(round(draw), dim.low), dim.high))
-            return int(rng.integers(dim.low, dim.high + 1))
+                low, high = math.log(dim.low - 0.5 + 1e-9), math.log(dim.high + 0.5)
+                return int(min(max(round(math.exp(low + u * (high - low))), dim.low), dim.high))
+            return int(dim.low + int(u * (dim.high - dim.low + 1)))
         if dim.log:
-            return float(math.exp(rng.uniform(math.log(dim.low), math.log(dim.high))))
-        return float(rng.uniform(dim.low, dim.high))
+            low, high = math.log(dim.low), math.log(dim.high)
+            return float(min(math.exp(low + u * (high - low)), dim.high))
+        return float(dim.low + u * (dim.high - dim.low))
 
     def contains(self, params: Mapping[str, Any]) -> bool:
         """True when exactly the active parameters are present, each inside its dimension."""
@@ -138,10 +148,8 @@ class SearchSpace:
         assert dim.low is not None and dim.high is not None
         if isinstance(dim, IntDimension) and not isinstance(value, int | np.integer):
             return False
-        if isinstance(dim, FloatDimension) and dim.grid_points is None and dim.step is None:
-            return bool(dim.low <= value <= dim.high)
-        axis = self.finite_values(name)
-        if axis is not None and (dim.step is not None or dim.grid_points):
+        if dim.step is not None:
+            axis = self.finite_values(name) or []
             return any(math.isclose(value, point, rel_tol=1e-9, abs_tol=1e-12) for point in axis)
         return bool(dim.low <= value <= dim.high)
 

@@ -5,6 +5,10 @@ which keeps the engine's overhead per trial well under a millisecond. Otherwise 
 runs in a process forked from the driver, so the data reaches it without copying, a trial
 past its timeout is killed for real, and a worker that dies loses only its own trial,
 which the driver re-queues.
+
+Native thread pools (BLAS, OpenMP) are limited to one thread per worker: on small
+problems a multi-threaded BLAS is many times slower than a single thread, and N workers on
+N cores would oversubscribe them anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import signal
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 from tunedag import hookimpl
 from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
@@ -31,6 +37,7 @@ class LocalExecutor(Executor):
         self.inline = self.workers == 1 and self.trial_timeout is None
         self.queued: list[tuple[int, Params]] = []
         self.running: dict[int, _Child] = {}
+        self.limits = threadpool_limits(limits=1)
 
     def free_slots(self) -> int:
         return self.workers - len(self.queued) - len(self.running)
@@ -83,6 +90,7 @@ class LocalExecutor(Executor):
             child.kill()
         self.running.clear()
         self.queued.clear()
+        self.limits.restore_original_limits()
 
 
 class _Child:

@@ -32,8 +32,11 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     else:
         yield from _check_trial_function(spec)
     yield from _check_space(spec, pipeline)
+    conditions = list(_check_conditions(spec))
+    yield from conditions
     yield from _check_objective(spec, pipeline)
-    yield from _check_plugins(spec, plugins)
+    # A sampler can only judge a space whose conditions form a DAG of known parameters.
+    yield from _check_plugins(spec, plugins, space_ok=not conditions)
     yield from _check_sources(spec, base_dir)
     if not spec.storage_url.startswith("sqlite:///"):
         message = f"unsupported storage {spec.storage_url!r}; write sqlite:///PATH"
@@ -50,9 +53,10 @@ def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:
             for problem in error.problems:
                 findings.append((("pipeline", index, "estimator"), problem.message, problem.code))
             continue
+        accepted = _param_names(cls)
         for param in step.params:
-            if param not in cls().get_params(deep=False):
-                hint = _did_you_mean(param, list(cls().get_params(deep=False)))
+            if accepted is not None and param not in accepted:
+                hint = _did_you_mean(param, accepted)
                 message = f"{cls.__name__} has no parameter {param!r}{hint}"
                 findings.append((("pipeline", index, "params", param), message, 65))
     if findings:
@@ -63,6 +67,21 @@ def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:
         return None, [(("pipeline",), p.message, p.code) for p in error.problems]
     except (TypeError, ValueError) as error:
         return None, [(("pipeline",), f"cannot build the pipeline: {error}", 65)]
+
+
+def _param_names(cls: type[Any]) -> list[str] | None:
+    """The constructor parameters of an estimator class, without instantiating it
+    (some, like VotingClassifier, have required arguments); None when unknown."""
+    getter = getattr(cls, "_get_param_names", None)
+    if getter is not None:
+        try:
+            return list(getter())
+        except (TypeError, RuntimeError):
+            return None
+    try:
+        return list(cls().get_params(deep=False))
+    except Exception:
+        return None
 
 
 def _check_trial_function(spec: Spec) -> Iterator[Finding]:
@@ -94,7 +113,6 @@ def _check_space(spec: Spec, pipeline: Any) -> Iterator[Finding]:
                 hint = _did_you_mean(key, known)
                 name = type(params[step]).__name__
                 yield ("space", key), f"{name} has no parameter {key.split('__', 1)[1]!r}{hint}", 65
-    yield from _check_conditions(spec)
 
 
 def _check_conditions(spec: Spec) -> Iterator[Finding]:
@@ -146,7 +164,7 @@ def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
             f"regressor ({type(final).__name__})", 65
 
 
-def _check_plugins(spec: Spec, plugins: Plugins) -> Iterator[Finding]:
+def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Iterator[Finding]:
     refs = [("sampler", spec.sampler.name, spec.sampler.options, "sampler"),
             ("pruner", spec.pruner.name, spec.pruner.options, "pruner"),
             ("executor", spec.execution.executor, {}, "execution")]
@@ -167,7 +185,7 @@ def _check_plugins(spec: Spec, plugins: Plugins) -> Iterator[Finding]:
                     allowed = ", ".join(provided.cls.Options.model_fields) or "none"
                     message = f"{kind} {name!r} has no option {item['loc'][-1]!r} (options: {allowed})"
                 yield loc, f"{message} ({provided.provider})", 65
-        if kind == "sampler":
+        if kind == "sampler" and space_ok:
             for message in provided.cls.check_space(SearchSpace(spec.space)):  # type: ignore[attr-defined]
                 yield ("sampler", "name"), message, 65
 
@@ -175,7 +193,9 @@ def _check_plugins(spec: Spec, plugins: Plugins) -> Iterator[Finding]:
 def _check_sources(spec: Spec, base_dir: Path) -> Iterator[Finding]:
     message = check_source(spec.data, base_dir)
     if message:
-        yield ("data", "source"), message, 66
+        # 66 is for a file that is not there; an unknown scikit-learn dataset is a spec error
+        code = 65 if spec.data.source.startswith("sklearn:") else 66
+        yield ("data", "source"), message, code
     if spec.split.test.source:
         test_source = spec.split.test.source
         message = check_source(spec.data.model_copy(update={"source": test_source}), base_dir)

@@ -138,6 +138,9 @@ def _toml_positions(text: str, data: Any) -> dict[Loc, tuple[int, int]]:
     positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
 
     def visit(node: Any, loc: Loc, start: int) -> None:
+        if isinstance(node, list):
+            visit_list(node, loc, start)
+            return
         if not isinstance(node, dict):
             return
         for key, value in node.items():
@@ -148,6 +151,20 @@ def _toml_positions(text: str, data: Any) -> dict[Loc, tuple[int, int]]:
                     positions[(*loc, key)] = (number + 1, found.start() + len(found.group(1)) + 1)
                     visit(value, (*loc, key), number)
                     break
+
+    def visit_list(items: list[Any], loc: Loc, start: int) -> None:
+        """Items of an array of tables start at their own `[[...key]]` header, in order."""
+        key = re.escape(str(loc[-1])) if loc else ""
+        header = re.compile(rf"^\s*\[\[\s*(?:[^\]]*\.)?\"?{key}\"?\s*\]\]")
+        number = start
+        for index, item in enumerate(items):
+            while number < len(lines) and not header.search(lines[number]):
+                number += 1
+            if number >= len(lines):
+                return  # an inline array: its items share the key's position
+            positions[(*loc, index)] = (number + 1, lines[number].index("[") + 1)
+            visit(item, (*loc, index), number)
+            number += 1
 
     visit(data, (), 0)
     return positions

@@ -1,0 +1,93 @@
+"""Shared fixtures: a valid base spec, writing specs into tmp_path, and running the CLI.
+
+Fixtures only; helpers that one test module needs live in that module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The `tunedag` console script of the interpreter running the tests.
+TUNEDAG = Path(sys.executable).with_name("tunedag")
+
+#: Plugins installed in the environment by third parties stay out of the tests.
+QUIET_ENV = {"TUNEDAG_DISABLE_PLUGIN_AUTOLOAD": "1", "TUNEDAG_DISABLED_PLUGINS": ""}
+
+#: A small valid spec; broken specs in the tests are edits of this text.
+BASE_SPEC = """\
+name: base
+seed: 1
+data:
+  source: sklearn:breast_cancer
+split:
+  test: {fraction: 0.2, stratify: true}
+  validation: {method: stratified_kfold, folds: 3}
+pipeline:
+  - {name: scale, estimator: sklearn.preprocessing.StandardScaler}
+  - {name: model, estimator: sklearn.svm.SVC}
+space:
+  model__C: {type: float, low: 1.0e-3, high: 1.0e+3, log: true}
+  model__kernel: {type: categorical, choices: [rbf, poly]}
+  model__degree: {type: int, low: 2, high: 4, when: {model__kernel: poly}}
+objective: {metric: roc_auc}
+sampler: {name: random}
+budget: {trials: 5, max_failed: 1}
+"""
+
+
+@pytest.fixture(scope="session")
+def base_spec() -> str:
+    """The text of a valid spec (YAML) that needs no data file."""
+    return BASE_SPEC
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """write_spec(text, name="spec.yaml") -> the path of a spec file in tmp_path."""
+
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """cli("validate", path) -> click's Result (exit_code, stdout, stderr), run in-process."""
+    runner = CliRunner(env=QUIET_ENV)
+
+    def invoke(*args: str | os.PathLike[str]) -> Result:
+        from tunedag.cli import main
+
+        return runner.invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def cli_process() -> Callable[..., subprocess.Popen[str]]:
+    """cli_process(*args, cwd=...) -> a started `tunedag` process; call .communicate()."""
+
+    def start(*args: str | os.PathLike[str], cwd: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(TUNEDAG), *(str(arg) for arg in args)],
+            cwd=cwd,
+            env={**os.environ, **QUIET_ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    return start
