@@ -11,6 +11,7 @@ TunedagError                    exit 70 unless a subclass says otherwise
 ├── TestSetLockedError           3  the test set of this study was already evaluated
 ├── StorageError                70  the storage is unreadable or of an unknown schema
 │   └── StorageBusyError        75  the storage is locked by another writer: retry
+├── ExecutorUnreachableError    75  the executor's scheduler or cluster is gone: retry
 └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
 """
 
@@ -93,6 +94,15 @@ class StorageError(TunedagError):
 
 
 class StorageBusyError(StorageError):
+    exit_code = 75
+
+
+class ExecutorUnreachableError(TunedagError):
+    """The executor lost its workers' scheduler (or never reached it); safe to retry.
+
+    Trials in flight were re-queued, so running the study again resumes it.
+    """
+
     exit_code = 75
 
 

@@ -13,7 +13,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
@@ -37,7 +37,8 @@ def sklearn_estimators() -> dict[str, type[Any]]:
         private = next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))
         for end in range(private, 0, -1):
             public = ".".join(parts[:end])
-            if getattr(importlib.import_module(public), name, None) is cls:
+            found: Any = getattr(importlib.import_module(public), name, None)
+            if found is cls:
                 registry[f"{public}.{name}"] = cls
                 break
     return registry
@@ -91,7 +92,7 @@ def _public_sklearn_class(path: str) -> type[Any] | None:
         module = importlib.import_module(module_name)
     except ImportError:
         return None
-    cls = getattr(module, name, None)
+    cls: Any = getattr(module, name, None)
     if cls is None:
         return None
     is_estimator_class = (
@@ -102,7 +103,7 @@ def _public_sklearn_class(path: str) -> type[Any] | None:
     )
     if not is_estimator_class:
         raise EstimatorRefused(f"{path!r} is not a scikit-learn estimator class; refused")
-    return cls
+    return cast("type[Any]", cls)
 
 
 def _import_allowed(path: str) -> type[Any]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from tunedag.data import Dataset, load_dataset
 from tunedag.estimators import build_pipeline
+from tunedag.fidelity import FidelityWorkload
 from tunedag.scoring import resolve_scorer
 from tunedag.spec.models import Spec
 from tunedag.splits import make_folds, split_fingerprint, split_test
@@ -37,6 +38,15 @@ class Prepared:
         if self.spec.trial is not None:
             return FunctionWorkload(self.spec.trial.function, self.dev.X, self.dev.y, self.folds)
         assert self.spec.pipeline is not None
+        if self.spec.fidelity is not None:  # the final model trained in increments
+            return FidelityWorkload(
+                pipeline=build_pipeline(self.spec.pipeline, self.spec.allow_imports),
+                scorer=resolve_scorer(self.spec.objective.metric),
+                X=self.dev.X,
+                y=self.dev.y,
+                folds=self.folds,
+                fidelity=self.spec.fidelity,
+            )
         return PipelineWorkload(
             pipeline=build_pipeline(self.spec.pipeline, self.spec.allow_imports),
             scorer=resolve_scorer(self.spec.objective.metric),
@@ -73,6 +83,8 @@ def spec_fingerprint(spec: Spec, prepared: Prepared) -> dict[str, str]:
             "space": {k: v.model_dump(mode="json") for k, v in spec.space.items()},
             "pipeline": [s.model_dump(mode="json") for s in spec.pipeline or []],
             "trial": spec.trial.model_dump(mode="json") if spec.trial else None,
+            # only when set, so studies without fidelity keep their stored fingerprint
+            **({"fidelity": spec.fidelity.model_dump(mode="json")} if spec.fidelity else {}),
         }),
         "objective": _digest(spec.objective.model_dump(mode="json")),
         "data": _digest([prepared.dev.fingerprint, prepared.test.fingerprint]),

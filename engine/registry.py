@@ -30,8 +30,10 @@ log = logging.getLogger("tunedag")
 DEFAULT_PLUGINS = {
     "random": "tunedag.plugins.random_sampler",
     "grid": "tunedag.plugins.grid_sampler",
+    "skopt-gp": "tunedag.plugins.skopt_sampler",
     "pruners": "tunedag.plugins.pruners",
     "local": "tunedag.plugins.local_executor",
+    "dask": "tunedag.plugins.dask_executor",
 }
 KINDS: dict[str, type[Plugin]] = {"sampler": Sampler, "pruner": Pruner, "executor": Executor}
 OBSERVER_HOOKS = ("before_trial", "after_trial", "on_trial_error", "after_study")

@@ -79,7 +79,7 @@ def run(
     check_test_isolation(build_dag(spec))
     with open_storage(storage or spec.storage_url, Path.cwd()) as store:
         driver = _Driver(spec, store, plugins, events, workers or spec.execution.workers)
-        with _signals_raise():
+        with _signals_raise() as driver.interrupt:
             return driver.run(max_new_trials, fresh, allow_second_look)
 
 
@@ -112,6 +112,7 @@ class _Driver:
         self.pruner_ref = plugins.get("pruner", spec.pruner.name)
         self.executor_ref = plugins.get("executor", spec.execution.executor)
         self.history: dict[int, TrialRecord] = {}
+        self.interrupt = _Interrupt()
 
     def run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
@@ -125,7 +126,9 @@ class _Driver:
                     "trials would be a second look. Pass --allow-second-look to record one, "
                     "or --fresh to start a new study"
                 )
-            return self._result()
+            result = self._result()
+            self._emit_finished(result)  # nothing to run: say so, as the last event
+            return result
         self._requeue_abandoned()
         started = time.monotonic()
         self.events.emit("study_started", budget=self.spec.budget.trials, trials=len(self.history))
@@ -133,6 +136,7 @@ class _Driver:
             reason = self._search(prepared, max_new_trials, record.elapsed_s, started)
         finally:
             self.storage.add_elapsed(self.name, time.monotonic() - started)
+        self.interrupt.check()
         return self._finish(reason, prepared, allow_second_look)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -199,6 +203,7 @@ class _Driver:
         time_left = (self.spec.budget.time or float("inf")) - elapsed
         try:
             while True:
+                self.interrupt.check()
                 while executor.free_slots() > 0 and not self._too_many_failures():
                     if time.monotonic() - started >= time_left:
                         break
@@ -229,8 +234,9 @@ class _Driver:
                     self._store(outcome, sampler)
         except BaseException as error:
             executor.close()
-            for number in sorted(in_flight):
-                self.storage.requeue(self.name, number)
+            # every trial still running is this run's (a run starts by re-queueing strays), and
+            # that includes one a signal caught between its storage commit and `in_flight`
+            for number in self.storage.requeue_running(self.name):
                 self.events.emit("trial_requeued", number=number, reason=type(error).__name__)
             raise
         executor.close()
@@ -329,11 +335,7 @@ class _Driver:
         self.storage.set_finished(self.name, reason)
         result = self._result()
         best = result.best
-        self.events.emit(
-            "study_finished", reason=reason, counts=result.counts,
-            best_number=best.number if best else None,
-            best_params=best.params if best else None,
-            best_value=best.value if best else None)
+        self._emit_finished(result)
         if reason == "failed":
             self.plugins.notify("after_study", study=self.context, result=result)
             raise StudyFailedError(self._failed_message())
@@ -351,6 +353,14 @@ class _Driver:
             result = self._result()
         self.plugins.notify("after_study", study=self.context, result=result)
         return result
+
+    def _emit_finished(self, result: StudyResult) -> None:
+        best = result.best
+        self.events.emit(
+            "study_finished", reason=result.reason, counts=result.counts,
+            best_number=best.number if best else None,
+            best_params=best.params if best else None,
+            best_value=best.value if best else None)
 
     def _result(self) -> StudyResult:
         record = self.storage.get_study(self.name)
@@ -381,19 +391,37 @@ class _Driver:
         )
 
 
+class _Interrupt:
+    """The signal that stopped the run, kept in case its exception was swallowed.
+
+    Python drops an exception raised where it cannot propagate (an at-fork hook, a
+    ``__del__``), so the driver also checks this between trials.
+    """
+
+    signum: int | None = None
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise InterruptedStudy(self.signum)
+
+
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
+def _signals_raise() -> Iterator[_Interrupt]:
     """SIGINT and SIGTERM raise InterruptedStudy, so in-flight trials get re-queued."""
+    interrupt = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupt
         return
 
     def handler(signum: int, frame: Any) -> None:
+        if interrupt.signum is not None:
+            return  # already stopping: let the clean-up finish
+        interrupt.signum = signum
         raise InterruptedStudy(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield interrupt
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -1,10 +1,19 @@
-"""The `local` executor: trials in this process, or in forked worker processes.
+"""The `local` executor: trials in this process, or in a pool of forked worker processes.
 
 With one worker and no `trial_timeout`, trials run inline: no process start, no copying,
-which keeps the engine's overhead per trial well under a millisecond. Otherwise each trial
-runs in a process forked from the driver, so the data reaches it without copying, a trial
-past its timeout is killed for real, and a worker that dies loses only its own trial,
-which the driver re-queues.
+which keeps the engine's overhead per trial well under a millisecond.
+
+Otherwise trials run in a pool of up to `execution.workers` processes forked from the
+driver. A worker is forked when a trial needs one and no idle worker is left, and then
+serves trial after trial: the workload (the development rows, the folds, the pipeline)
+reaches it once, through the fork, shared copy-on-write with the driver, and each trial
+sends it only ``(number, params)`` over a pipe. The same pipe carries the trial's reports
+to the driver and the pruning decision back, then the outcome.
+
+A worker that dies (killed, out of memory, a crash in native code) loses only its own
+trial: the driver sees the pipe close, returns the trial as ``lost`` and re-queues it,
+and the next trial forks a fresh worker. A trial past its `trial_timeout` is stopped for
+real: its worker is killed, the trial recorded as failed, and a fresh worker replaces it.
 
 Native thread pools (BLAS, OpenMP) are limited to one thread per worker: on small
 problems a multi-threaded BLAS is many times slower than a single thread, and N workers on
@@ -27,6 +36,11 @@ from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
 from tunedag.space import Params
 from tunedag.storage import TrialState
 
+#: Read when a native library initialises its thread pool, so that libraries first loaded
+#: inside a worker start single-threaded too (threadpool_limits covers those already loaded).
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
 
 class LocalExecutor(Executor):
     name = "local"
@@ -36,104 +50,152 @@ class LocalExecutor(Executor):
         self.on_report = on_report
         self.inline = self.workers == 1 and self.trial_timeout is None
         self.queued: list[tuple[int, Params]] = []
-        self.running: dict[int, _Child] = {}
+        self.idle: list[_Worker] = []
+        self.busy: dict[int, _Worker] = {}
         self.limits = threadpool_limits(limits=1)
 
     def free_slots(self) -> int:
-        return self.workers - len(self.queued) - len(self.running)
+        return self.workers - len(self.queued) - len(self.busy)
 
     def submit(self, number: int, params: Params) -> None:
         if self.inline:
             self.queued.append((number, params))
-        else:
-            self.running[number] = _Child.fork(number, params, self.workload)
+            return
+        while self.idle:
+            worker = self.idle.pop()
+            if worker.send(number, params):
+                self.busy[number] = worker
+                return
+            worker.kill()  # it died while idle; its replacement runs the trial
+        worker = _Worker.fork(self.workload, self._connections())
+        if not worker.send(number, params):
+            worker.kill()
+            raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
+        self.busy[number] = worker
 
     def wait(self) -> list[TrialOutcome]:
         if self.inline:
             number, params = self.queued.pop(0)
             return [self.workload.run(number, params, lambda s, v: self.on_report(number, s, v))]
-        return self._wait_children()
+        return self._wait_workers()
 
-    def _wait_children(self) -> list[TrialOutcome]:
+    def _connections(self) -> list[Connection]:
+        """The driver's ends of every pipe, which a newly forked worker must not keep open."""
+        return [w.connection for w in (*self.idle, *self.busy.values())]
+
+    def _wait_workers(self) -> list[TrialOutcome]:
         while True:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready = wait([child.connection for child in self.running.values()], timeout)
-            outcomes = [self._timed_out(c) for c in list(self.running.values()) if c.overdue(
-                self.trial_timeout)]
+            ready = wait([worker.connection for worker in self.busy.values()], timeout)
+            outcomes = [self._timed_out(number, worker)
+                        for number, worker in list(self.busy.items())
+                        if worker.overdue(self.trial_timeout)]
             for connection in ready:
-                child = next(c for c in self.running.values() if c.connection is connection)
-                outcome = child.receive(self.on_report)
-                if outcome is not None:
-                    del self.running[child.number]
-                    outcomes.append(outcome)
+                found = [(n, w) for n, w in self.busy.items() if w.connection is connection]
+                if not found:
+                    continue  # timed out just now
+                number, worker = found[0]
+                outcome = worker.receive(self.on_report)
+                if outcome is None:
+                    continue
+                del self.busy[number]
+                if outcome.lost:
+                    worker.kill()
+                else:
+                    self.idle.append(worker)
+                outcomes.append(outcome)
             if outcomes:
                 return outcomes
 
     def _next_deadline(self) -> float | None:
-        if self.trial_timeout is None or not self.running:
+        if self.trial_timeout is None or not self.busy:
             return None
-        return min(child.started for child in self.running.values()) + self.trial_timeout
+        return min(worker.started for worker in self.busy.values()) + self.trial_timeout
 
-    def _timed_out(self, child: _Child) -> TrialOutcome:
-        child.kill()
-        del self.running[child.number]
+    def _timed_out(self, number: int, worker: _Worker) -> TrialOutcome:
+        worker.kill()
+        del self.busy[number]
         return TrialOutcome(
-            number=child.number,
+            number=number,
             state=TrialState.FAILED,
-            duration_s=time.monotonic() - child.started,
+            duration_s=time.monotonic() - worker.started,
             error=f"TrialTimeout: stopped after the trial_timeout of {self.trial_timeout:g}s",
         )
 
     def close(self) -> None:
-        for child in self.running.values():
-            child.kill()
-        self.running.clear()
+        for worker in self.idle:
+            worker.connection.close()  # an idle worker exits when its pipe closes
+        for worker in self.busy.values():
+            worker.kill()
+        for worker in self.idle:
+            worker.process.join(timeout=1)
+            worker.kill()
+        self.busy.clear()
+        self.idle.clear()
         self.queued.clear()
         self.limits.restore_original_limits()
 
 
-class _Child:
-    """One trial in one forked process, talking to the driver over a pipe."""
+class _Worker:
+    """One forked worker process serving trials over a pipe, one at a time."""
 
-    def __init__(self, number: int, process: Any, connection: Connection) -> None:
-        self.number = number
+    def __init__(self, process: Any, connection: Connection) -> None:
         self.process = process
         self.connection = connection
+        self.number: int | None = None
         self.started = time.monotonic()
 
     @classmethod
-    def fork(cls, number: int, params: Params, workload: Workload) -> _Child:
+    def fork(cls, workload: Workload, inherited: list[Connection]) -> _Worker:
         parent_end, child_end = multiprocessing.Pipe()
         context = multiprocessing.get_context("fork")
         process = context.Process(
-            target=_child_main, args=(number, params, workload, child_end), daemon=True
+            target=_worker_main, args=(workload, child_end, [parent_end, *inherited]),
+            daemon=True, name="tunedag-worker",
         )
         process.start()
         child_end.close()
-        return cls(number, process, parent_end)
+        return cls(process, parent_end)
+
+    def send(self, number: int, params: Params) -> bool:
+        """Hand the worker a trial; False if it is gone."""
+        try:
+            self.connection.send((number, params))
+        except (OSError, ValueError):
+            return False
+        self.number = number
+        self.started = time.monotonic()
+        return True
 
     def overdue(self, timeout: float | None) -> bool:
         return timeout is not None and time.monotonic() - self.started > timeout
 
     def receive(self, on_report: Reporter) -> TrialOutcome | None:
-        """Answer one report, or return the outcome; a dead child's trial is lost."""
+        """Answer one report, or return the outcome; a dead worker's trial is lost."""
+        number = self.number
+        assert number is not None
         try:
             message = self.connection.recv()
         except (EOFError, OSError):
             self.process.join(timeout=5)
             return TrialOutcome(
-                number=self.number,
+                number=number,
                 state=TrialState.RUNNING,
                 lost=True,
-                error=f"worker process exited with code {self.process.exitcode}",
+                error=f"worker process {self.process.pid} exited with code "
+                      f"{self.process.exitcode} while running trial {number}",
             )
         if message[0] == "report":
             _, step, value = message
-            self.connection.send(on_report(self.number, step, value))
+            decision = on_report(number, step, value)
+            try:
+                self.connection.send(decision)
+            except OSError:
+                pass  # it died after reporting: the next receive returns the trial as lost
             return None
-        self.process.join(timeout=5)
         outcome: TrialOutcome = message[1]
+        self.number = None
         return outcome
 
     def kill(self) -> None:
@@ -143,17 +205,42 @@ class _Child:
         self.connection.close()
 
 
-def _child_main(number: int, params: Params, workload: Workload, connection: Connection) -> None:
+class _DriverGone(BaseException):
+    """The driver's end of the pipe closed: it stopped, so this worker stops too."""
+
+
+def _worker_main(workload: Workload, connection: Connection, inherited: list[Connection]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for other in inherited:  # so each pipe closes when its own process dies, not later
+        other.close()
+    for variable in THREAD_ENV:
+        os.environ[variable] = "1"
+    threadpool_limits(limits=1)
 
     def report(step: int, value: float) -> bool:
-        connection.send(("report", step, value))
-        return bool(connection.recv())
+        try:
+            connection.send(("report", step, value))
+            return bool(connection.recv())
+        except (EOFError, OSError) as error:
+            raise _DriverGone from error
 
-    outcome = workload.run(number, params, report)
-    connection.send(("done", outcome))
-    connection.close()
+    try:
+        while True:
+            try:
+                task = connection.recv()
+            except (EOFError, OSError):
+                return
+            number, params = task
+            outcome = workload.run(number, params, report)
+            try:
+                connection.send(("done", outcome))
+            except OSError:
+                return
+    except _DriverGone:
+        return
+    finally:
+        connection.close()
 
 
 @hookimpl

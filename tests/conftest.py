@@ -45,14 +45,14 @@ budget: {trials: 5, max_failed: 1}
 
 
 @pytest.fixture(scope="session")
-def base_spec() -> str:
+def base_spec_yaml() -> str:
     """The text of a valid spec (YAML) that needs no data file."""
     return BASE_SPEC
 
 
 @pytest.fixture
-def write_spec(tmp_path: Path) -> Callable[..., Path]:
-    """write_spec(text, name="spec.yaml") -> the path of a spec file in tmp_path."""
+def spec_file(tmp_path: Path) -> Callable[..., Path]:
+    """spec_file(text, name="spec.yaml") -> the path of a spec file in tmp_path."""
 
     def write(text: str, name: str = "spec.yaml") -> Path:
         path = tmp_path / name
@@ -64,8 +64,8 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def cli() -> Callable[..., Result]:
-    """cli("validate", path) -> click's Result (exit_code, stdout, stderr), run in-process."""
+def run_cli() -> Callable[..., Result]:
+    """run_cli("validate", path) -> click's Result (exit_code, stdout, stderr), run in-process."""
     runner = CliRunner(env=QUIET_ENV)
 
     def invoke(*args: str | os.PathLike[str]) -> Result:
@@ -77,8 +77,8 @@ def cli() -> Callable[..., Result]:
 
 
 @pytest.fixture(scope="session")
-def cli_process() -> Callable[..., subprocess.Popen[str]]:
-    """cli_process(*args, cwd=...) -> a started `tunedag` process; call .communicate()."""
+def start_cli() -> Callable[..., subprocess.Popen[str]]:
+    """start_cli(*args, cwd=...) -> a started `tunedag` process; call .communicate()."""
 
     def start(*args: str | os.PathLike[str], cwd: Path | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(

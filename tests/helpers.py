@@ -169,7 +169,10 @@ def base_spec(tmp_path: Path, name: str = "study", **sections: Any) -> dict[str,
 def trial_spec(tmp_path: Path, function: str, space: dict[str, Any], **sections: Any) -> dict:
     """A spec whose trials are the custom function ``tdplug:<function>``."""
     return base_spec(
-        tmp_path, pipeline=None, trial={"function": f"{PLUGIN_MODULE}:{function}"}, space=space,
+        tmp_path,
+        pipeline=None,
+        trial={"function": f"{PLUGIN_MODULE}:{function}"},
+        space=space,
         **sections,
     )
 
@@ -209,25 +212,36 @@ def cli_env(*paths: Path) -> dict[str, str]:
     return env
 
 
-def popen(args: Iterable[str], cwd: Path, *, new_session: bool = False,
-          **kwargs: Any) -> subprocess.Popen[str]:
-    """A real ``tunedag ARGS`` process, with tmp_path (``cwd``) on its PYTHONPATH."""
-    return subprocess.Popen(
+def popen(
+    args: Iterable[str], cwd: Path, *, log: Path, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """A real ``tunedag ARGS`` process, ``cwd`` on its PYTHONPATH, stdout and stderr to ``log``.
+
+    A file rather than a pipe: a run that is never read from can never block on a full pipe,
+    and forked workers that outlive a killed run hold no pipe open.
+    """
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [TUNEDAG, *(str(a) for a in args)],
+            cwd=cwd,
+            env=cli_env(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+
+
+def run_process(
+    args: Iterable[str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [TUNEDAG, *(str(a) for a in args)],
         cwd=cwd,
         env=cli_env(cwd),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
-        start_new_session=new_session,
-        **kwargs,
-    )
-
-
-def run_process(args: Iterable[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [TUNEDAG, *(str(a) for a in args)], cwd=cwd, env=cli_env(cwd), capture_output=True,
-        text=True, timeout=timeout, check=False,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -255,26 +269,32 @@ def open_store(spec: dict[str, Any]) -> Storage:
     return open_storage(spec["storage"])
 
 
-def peek_trials(db: Path) -> list[tuple[int, str, float | None, int]]:
-    """(number, state, started_at, attempt) of every trial, read-only, while a run writes.
-
-    Empty until the run has created its tables.
-    """
+def peek_trials(db: Path) -> list[dict[str, Any]]:
+    """Every trial as a plain row, read-only, while a run may be writing; [] before it starts."""
     if not db.exists():
         return []
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            conn.row_factory = sqlite3.Row
             rows = conn.execute(
-                "SELECT number, state, started_at, attempt FROM trials ORDER BY number"
+                "SELECT number, state, params, value, started_at, finished_at, attempt "
+                "FROM trials ORDER BY number"
             ).fetchall()
-        conn.close()
-    except sqlite3.OperationalError:
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # no tables yet
         return []
-    return [(int(n), str(s), s_at, int(a)) for n, s, s_at, a in rows]
+    return [dict(row) for row in rows]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               proc: subprocess.Popen[str] | None = None) -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> Any:
     """Poll ``condition`` every 10 ms until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -282,35 +302,29 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str,
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"the run ended (exit {proc.returncode}) before {what}:\n{err}")
+            output = log.read_text(errors="replace") if log is not None else ""
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before {what}:\n{output}")
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout}s waiting until {what}")
 
 
 def fresh_running_trial(db: Path, min_complete: int, max_age: float = 0.05) -> int | None:
-    """The number of a trial that started less than ``max_age`` s ago, once enough completed.
+    """The number of a trial that started under ``max_age`` s ago, once enough completed.
 
     Signalling right then hits a trial in flight: the test trials take far longer than that.
     """
     rows = peek_trials(db)
-    if sum(1 for _, state, _, _ in rows if state == "complete") < min_complete:
+    if sum(1 for row in rows if row["state"] == "complete") < min_complete:
         return None
     now = time.time()
-    for number, state, started_at, _ in rows:
-        if state == "running" and started_at is not None and now - started_at < max_age:
-            return number
+    for row in rows:
+        started = row["started_at"]
+        if row["state"] == "running" and started is not None and now - started < max_age:
+            return int(row["number"])
     return None
 
 
-def signal_process(proc: subprocess.Popen[str], sig: int, *, group: bool = False) -> None:
-    if group:
-        os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
-
-
-def kill_group(proc: subprocess.Popen[str]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a run and its forked workers (a whole-container crash)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -13,7 +13,9 @@ from click.testing import Result
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = sorted(
-    path for pattern in ("*.yaml", "*.yml", "*.json", "*.toml") for path in (REPO / "specs").glob(pattern)
+    path
+    for pattern in ("*.yaml", "*.yml", "*.json", "*.toml")
+    for path in (REPO / "specs").glob(pattern)
 )
 SCHEMA = REPO / "tunedag.schema.json"
 MODELINE = "# yaml-language-server: $schema=../tunedag.schema.json"
@@ -25,8 +27,8 @@ def test_there_are_example_specs() -> None:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[path.name for path in SPECS])
-def test_every_example_spec_validates(spec: Path, cli: Callable[..., Result]) -> None:
-    result = cli("validate", spec)
+def test_every_example_spec_validates(spec: Path, run_cli: Callable[..., Result]) -> None:
+    result = run_cli("validate", spec)
     assert result.exit_code == 0, result.stderr
     assert f"{spec}: ok" in result.stderr
 
@@ -41,8 +43,8 @@ def test_yaml_specs_name_the_schema_on_their_first_line(spec: Path) -> None:
     assert first == MODELINE, f"{spec.name}: make its first line `{MODELINE}`"
 
 
-def test_committed_schema_is_up_to_date(cli: Callable[..., Result]) -> None:
-    result = cli("schema")  # the cli fixture sets TUNEDAG_DISABLE_PLUGIN_AUTOLOAD=1
+def test_committed_schema_is_up_to_date(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("schema")  # the run_cli fixture sets TUNEDAG_DISABLE_PLUGIN_AUTOLOAD=1
     assert result.exit_code == 0, result.stderr
     fresh = json.loads(result.stdout)
     committed = json.loads(SCHEMA.read_text(encoding="utf-8")) if SCHEMA.exists() else None
@@ -78,15 +80,15 @@ def test_schema_lists_the_built_in_plugins() -> None:
 )
 def test_usage_errors_exit_2(
     args: tuple[str, ...],
-    base_spec: str,
-    write_spec: Callable[..., Path],
-    cli: Callable[..., Result],
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
+    run_cli: Callable[..., Result],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = write_spec(base_spec)
-    result = cli(*(arg.format(spec=spec, dir=tmp_path) for arg in args))
+    spec = spec_file(base_spec_yaml)
+    result = run_cli(*(arg.format(spec=spec, dir=tmp_path) for arg in args))
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / ".tunedag").exists()  # nothing ran
@@ -97,19 +99,19 @@ def test_usage_errors_exit_2(
 
 @pytest.fixture(scope="module")
 def processes(
-    base_spec: str,
-    cli_process: Callable[..., subprocess.Popen[str]],
+    base_spec_yaml: str,
+    start_cli: Callable[..., subprocess.Popen[str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, tuple[int, str, str, Path]]:
     """A few `tunedag` commands, started together (each pays ~3 s of imports) and awaited."""
     root = tmp_path_factory.mktemp("subprocess")
     specs = {
-        "ok": base_spec,
-        "misspelt-sampler": base_spec.replace("name: random}", "name: randon}"),
-        "python-tag": base_spec.replace(
+        "ok": base_spec_yaml,
+        "misspelt-sampler": base_spec_yaml.replace("name: random}", "name: randon}"),
+        "python-tag": base_spec_yaml.replace(
             "seed: 1", 'seed: !!python/object/apply:os.system ["touch PWNED"]'
         ),
-        "usage": base_spec,
+        "usage": base_spec_yaml,
     }
     commands = {
         "ok": ("validate", "{spec}"),
@@ -127,7 +129,7 @@ def processes(
         if name == "missing-spec":
             spec.unlink()
         args = [arg.format(spec=spec, dir=work) for arg in command]
-        started[name] = (cli_process(*args, cwd=work), work)
+        started[name] = (start_cli(*args, cwd=work), work)
     results = {}
     for name, (process, work) in started.items():
         stdout, stderr = process.communicate(timeout=120)

@@ -73,8 +73,7 @@ def test_more_failures_than_max_failed_fail_the_study(tmp_path: Path) -> None:
     assert "failed: 2 failed trials, more than budget.max_failed=1" in run.stderr
     trials = stored_trials(spec_dict)
     # the study stopped at the second failure; what ran is kept, nothing after it started
-    assert [t.state for t in trials] == [TrialState.FAILED, TrialState.COMPLETE,
-                                         TrialState.FAILED]
+    assert [t.state for t in trials] == [TrialState.FAILED, TrialState.COMPLETE, TrialState.FAILED]
     status = cli(["status", path, "--json"], tmp_path)
     payload = json.loads(status.stdout)
     assert payload["finished"] is True and payload["reason"] == "failed"
@@ -91,8 +90,11 @@ def test_more_failures_than_max_failed_fail_the_study(tmp_path: Path) -> None:
 
 def test_a_nan_score_fails_the_trial(plugins: Path, tmp_path: Path) -> None:
     spec_dict = trial_spec(
-        tmp_path, "nan_above_half", {"x": {"type": "float", "values": [0.2, 0.9, 0.4]}},
-        sampler={"name": "grid"}, budget={"trials": 3, "max_failed": 1},
+        tmp_path,
+        "nan_above_half",
+        {"x": {"type": "float", "values": [0.2, 0.9, 0.4]}},
+        sampler={"name": "grid"},
+        budget={"trials": 3, "max_failed": 1},
     )
     result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
     by_x = {t.params["x"]: t for t in result.trials}
@@ -104,8 +106,11 @@ def test_a_nan_score_fails_the_trial(plugins: Path, tmp_path: Path) -> None:
 
 def test_trial_timeout_stops_a_trial_that_sleeps(plugins: Path, tmp_path: Path) -> None:
     spec_dict = trial_spec(
-        tmp_path, "nap", {"nap": {"type": "float", "values": [0.0, 60.0, 0.1]}},
-        sampler={"name": "grid"}, budget={"trials": 3, "max_failed": 1, "trial_timeout": "1s"},
+        tmp_path,
+        "nap",
+        {"nap": {"type": "float", "values": [0.0, 60.0, 0.1]}},
+        sampler={"name": "grid"},
+        budget={"trials": 3, "max_failed": 1, "trial_timeout": "1s"},
     )
     events, seen = recorder()
     started = time.monotonic()
@@ -126,7 +131,8 @@ def test_trial_timeout_stops_a_trial_that_sleeps(plugins: Path, tmp_path: Path) 
 
 def test_budget_time_stops_the_study(plugins: Path, tmp_path: Path) -> None:
     spec_dict = trial_spec(
-        tmp_path, "nap",
+        tmp_path,
+        "nap",
         {"nap": {"type": "float", "values": [0.25]}, "x": {"type": "float", "low": 0, "high": 1}},
         budget={"trials": 100, "time": "1s", "max_failed": 0},
     )

@@ -41,8 +41,7 @@ CASES: dict[str, dict[str, Any]] = {
             {"name": "model", "estimator": "sklearn.svm.SVC"},
         ],
         "space": {
-            "model__C": {"type": "float", "low": 0.1, "high": 10.0, "log": True,
-                         "grid_points": 3},
+            "model__C": {"type": "float", "low": 0.1, "high": 10.0, "log": True, "grid_points": 3},
             "model__gamma": {"type": "float", "values": [0.01, 0.1]},
         },
         "metric": "roc_auc",
@@ -103,8 +102,10 @@ def test_grid_study_equals_gridsearchcv(tmp_path: Path, case: str) -> None:
     prepared = prepare(spec, base_dir_of(spec))
     from sklearn import datasets
 
-    loader = {"sklearn:breast_cancer": datasets.load_breast_cancer,
-              "sklearn:wine": datasets.load_wine}[c["data"]]
+    loader = {
+        "sklearn:breast_cancer": datasets.load_breast_cancer,
+        "sklearn:wine": datasets.load_wine,
+    }[c["data"]]
     X, y = loader(return_X_y=True)
     dev_rows, test_rows = train_test_split(
         np.arange(len(y)), test_size=0.25, random_state=seed, stratify=y
@@ -127,8 +128,10 @@ def test_grid_study_equals_gridsearchcv(tmp_path: Path, case: str) -> None:
     search = GridSearchCV(c["sklearn"](), c["grid"], scoring=c["metric"], cv=folds, refit=True)
     search.fit(prepared.dev.X, prepared.dev.y)
     expected = {
-        key(params): (mean, [search.cv_results_[f"split{k}_test_score"][i]
-                             for k in range(len(folds))])
+        key(params): (
+            mean,
+            [search.cv_results_[f"split{k}_test_score"][i] for k in range(len(folds))],
+        )
         for i, (params, mean) in enumerate(
             zip(search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True)
         )

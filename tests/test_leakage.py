@@ -47,8 +47,10 @@ def spy_spec(tmp_path: Path, log: Path, workers: int) -> dict[str, Any]:
         tmp_path,
         name=f"spy-{workers}",
         data={"source": "sklearn:breast_cancer"},
-        split={"test": {"fraction": 0.2, "stratify": True},
-               "validation": {"method": "stratified_kfold", "folds": 3}},
+        split={
+            "test": {"fraction": 0.2, "stratify": True},
+            "validation": {"method": "stratified_kfold", "folds": 3},
+        },
         pipeline=[
             {"name": "spy", "estimator": f"{PLUGIN_MODULE}.RowSpy", "params": {"log": str(log)}},
             {"name": "scale", "estimator": "sklearn.preprocessing.StandardScaler"},
@@ -142,8 +144,11 @@ def test_a_custom_trial_gets_development_rows_only(
     log = tmp_path / "context.jsonl"
     monkeypatch.setenv("TDPLUG_LOG", str(log))
     spec_dict = trial_spec(
-        tmp_path, "peek", {"x": {"type": "float", "low": 0.0, "high": 1.0}},
-        data={"source": "sklearn:wine"}, budget={"trials": 2, "max_failed": 0},
+        tmp_path,
+        "peek",
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        data={"source": "sklearn:wine"},
+        budget={"trials": 2, "max_failed": 0},
     )
     spec = tunedag.load_spec(write_spec(tmp_path, spec_dict))
     prepared = prepare(spec, base_dir_of(spec))
@@ -218,9 +223,7 @@ def test_run_refuses_a_leaky_graph_before_touching_storage(
     assert not (tmp_path / "studies.sqlite").exists()
 
 
-def test_pruned_and_failed_trials_keep_the_test_rows_locked(
-    plugins: Path, tmp_path: Path
-) -> None:
+def test_pruned_and_failed_trials_keep_the_test_rows_locked(plugins: Path, tmp_path: Path) -> None:
     """A study whose trials all fail never scores the test rows."""
     log = tmp_path / "rows.jsonl"
     spec_dict = spy_spec(tmp_path, log, 1)

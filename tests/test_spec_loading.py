@@ -11,7 +11,12 @@ import pytest
 import tunedag
 from tunedag.errors import Problem, SpecError, SpecNotFoundError
 from tunedag.spec.loader import read_document, read_yaml
-from tunedag.spec.models import FloatDimension, IntDimension, parse_duration
+from tunedag.spec.models import (
+    CategoricalDimension,
+    FloatDimension,
+    IntDimension,
+    parse_duration,
+)
 
 
 def test_yaml_1_2_scalars() -> None:
@@ -28,18 +33,18 @@ def test_yaml_1_2_scalars() -> None:
 
 
 def test_no_stays_a_string_and_1e_minus_3_a_float_in_a_spec(
-    base_spec: str, write_spec: Callable[..., Path]
+    base_spec_yaml: str, spec_file: Callable[..., Path]
 ) -> None:
-    text = base_spec.replace("low: 1.0e-3", "low: 1e-3").replace(
-        "model__degree:", "model__shrinking: {type: categorical, choices: [yes, no]}\n  model__degree:"
+    # YAML 1.1 would read yes/no/on as booleans and `1e-3` (no dot) as a string.
+    text = base_spec_yaml.replace("low: 1.0e-3", "low: 1e-3").replace(
+        "[rbf, poly]", "[rbf, poly, no, yes, on]"
     )
-    text = text.replace("[yes, no]", "[yes, no, on]")
-    spec = tunedag.load_spec(write_spec(text))
+    spec = tunedag.load_spec(spec_file(text))
     dim = spec.space["model__C"]
-    assert isinstance(dim, FloatDimension) and dim.low == 0.001
-    shrinking = spec.space["model__shrinking"]
-    assert shrinking.choices == ["yes", "no", "on"]  # type: ignore[union-attr]
-    assert all(isinstance(choice, str) for choice in shrinking.choices)  # type: ignore[union-attr]
+    assert isinstance(dim, FloatDimension) and dim.low == 0.001 and type(dim.low) is float
+    kernel = spec.space["model__kernel"]
+    assert isinstance(kernel, CategoricalDimension)
+    assert kernel.choices == ["rbf", "poly", "no", "yes", "on"]
 
 
 def test_positions_of_keys_and_list_items() -> None:
@@ -60,26 +65,28 @@ def test_a_problem_falls_back_to_the_nearest_known_position() -> None:
     assert str(Problem("", "whole file", "s.yaml")) == "s.yaml: whole file"
 
 
-def test_json_spec_loads_with_positions(base_spec: str, write_spec: Callable[..., Path]) -> None:
+def test_json_spec_loads_with_positions(
+    base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(base_spec)
-    path = write_spec(json.dumps(data, indent="\t"), "spec.json")  # tabs are fine in JSON
+    data = YAML(typ="safe").load(base_spec_yaml)
+    path = spec_file(json.dumps(data, indent="\t"), "spec.json")  # tabs are fine in JSON
     spec = tunedag.load_spec(path)
     assert spec.name == "base" and spec.pipeline is not None and len(spec.pipeline) == 2
     document = read_document(path)
     assert document.positions[("budget", "trials")][0] > document.positions[("budget",)][0]
 
 
-def test_json_escapes_load(base_spec: str, write_spec: Callable[..., Path]) -> None:
+def test_json_escapes_load(base_spec_yaml: str, spec_file: Callable[..., Path]) -> None:
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(base_spec)
+    data = YAML(typ="safe").load(base_spec_yaml)
     text = json.dumps(data).replace('"base"', '"ba\\u0073e"')
-    assert tunedag.load_spec(write_spec(text, "spec.json")).name == "base"
+    assert tunedag.load_spec(spec_file(text, "spec.json")).name == "base"
 
 
-def test_toml_spec_loads_with_positions(write_spec: Callable[..., Path]) -> None:
+def test_toml_spec_loads_with_positions(spec_file: Callable[..., Path]) -> None:
     text = """\
 name = "t"
 [data]
@@ -98,7 +105,7 @@ log = true
 [objective]
 metric = "accuracy"
 """
-    path = write_spec(text, "spec.toml")
+    path = spec_file(text, "spec.toml")
     spec = tunedag.load_spec(path)
     assert spec.pipeline is not None and spec.pipeline[0].params == {"max_iter": 500}
     document = read_document(path)
@@ -107,8 +114,8 @@ metric = "accuracy"
     assert document.positions[("space", "model__C", "low")] == (12, 1)
 
 
-def test_defaults(base_spec: str, write_spec: Callable[..., Path]) -> None:
-    spec = tunedag.load_spec(write_spec(base_spec))
+def test_defaults(base_spec_yaml: str, spec_file: Callable[..., Path]) -> None:
+    spec = tunedag.load_spec(spec_file(base_spec_yaml))
     assert spec.pruner.name == "none"
     assert spec.execution.workers == 1 and spec.execution.executor == "local"
     assert spec.storage_url == "sqlite:///.tunedag/base.sqlite"
@@ -120,37 +127,47 @@ def test_defaults(base_spec: str, write_spec: Callable[..., Path]) -> None:
 
 @pytest.mark.parametrize(
     ("written", "seconds"),
-    [("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("1.5h", 5400.0), ("250ms", 0.25),
-     ("1d", 86400.0), (45, 45), ("45", 45.0)],
+    [
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("2h", 7200.0),
+        ("1.5h", 5400.0),
+        ("250ms", 0.25),
+        ("1d", 86400.0),
+        (45, 45),
+        ("45", 45.0),
+    ],
 )
 def test_durations(written: object, seconds: float) -> None:
     assert parse_duration(written) == seconds
 
 
-def test_budget_durations_in_a_spec(base_spec: str, write_spec: Callable[..., Path]) -> None:
-    text = base_spec.replace("trials: 5", "trials: 5, time: 30m, trial_timeout: 90s")
-    spec = tunedag.load_spec(write_spec(text))
+def test_budget_durations_in_a_spec(base_spec_yaml: str, spec_file: Callable[..., Path]) -> None:
+    text = base_spec_yaml.replace("trials: 5", "trials: 5, time: 30m, trial_timeout: 90s")
+    spec = tunedag.load_spec(spec_file(text))
     assert spec.budget.time == 1800.0 and spec.budget.trial_timeout == 90.0
 
 
 def test_relative_data_paths_resolve_against_the_spec_file(
-    base_spec: str,
-    write_spec: Callable[..., Path],
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "d.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
-    text = base_spec.replace("source: sklearn:breast_cancer", "source: csv:../data/d.csv\n  target: y")
-    path = write_spec(text, "specs/spec.yaml")
+    text = base_spec_yaml.replace(
+        "source: sklearn:breast_cancer", "source: csv:../data/d.csv\n  target: y"
+    )
+    path = spec_file(text, "specs/spec.yaml")
     monkeypatch.chdir(tmp_path / "data")  # the cwd does not matter
     assert tunedag.load_spec(path).data.source == "csv:../data/d.csv"
 
 
 def test_api_raises_spec_error_with_located_problems(
-    base_spec: str, write_spec: Callable[..., Path]
+    base_spec_yaml: str, spec_file: Callable[..., Path]
 ) -> None:
-    path = write_spec(base_spec.replace("trials: 5", "trails: 5").replace("roc_auc", "roc_acu"))
+    path = spec_file(base_spec_yaml.replace("trials: 5", "trails: 5").replace("roc_auc", "roc_acu"))
     with pytest.raises(SpecError) as raised:
         tunedag.load_spec(path)
     (problem,) = raised.value.problems  # type errors stop before checks of meaning
@@ -158,8 +175,8 @@ def test_api_raises_spec_error_with_located_problems(
     assert raised.value.exit_code == 65
 
 
-def test_api_unknown_names_exit_78(base_spec: str, write_spec: Callable[..., Path]) -> None:
-    path = write_spec(base_spec.replace("name: random}", "name: sobol}"))
+def test_api_unknown_names_exit_78(base_spec_yaml: str, spec_file: Callable[..., Path]) -> None:
+    path = spec_file(base_spec_yaml.replace("name: random}", "name: sobol}"))
     with pytest.raises(SpecError) as raised:
         tunedag.load_spec(path)
     assert raised.value.exit_code == 78

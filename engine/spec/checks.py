@@ -32,6 +32,7 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     else:
         yield from _check_trial_function(spec)
     yield from _check_space(spec, pipeline)
+    yield from _check_fidelity(spec, pipeline)
     conditions = list(_check_conditions(spec))
     yield from conditions
     yield from _check_objective(spec, pipeline)
@@ -115,6 +116,43 @@ def _check_space(spec: Spec, pipeline: Any) -> Iterator[Finding]:
                 yield ("space", key), f"{name} has no parameter {key.split('__', 1)[1]!r}{hint}", 65
 
 
+def _check_fidelity(spec: Spec, pipeline: Any) -> Iterator[Finding]:
+    """The resource of `fidelity:` is a parameter of the final step, which can train on."""
+    fidelity = spec.fidelity
+    if fidelity is None:
+        return
+    if spec.trial is not None:
+        message = "`fidelity` trains a pipeline; a custom trial reports with context.report()"
+        yield ("fidelity",), message, 65
+        return
+    if pipeline is None:
+        return
+    final_name, final = pipeline.steps[-1]
+    kind = type(final).__name__
+    if fidelity.partial_fit:
+        if not hasattr(final, "partial_fit"):
+            message = f"{kind} has no partial_fit, so `partial_fit: true` cannot train it"
+            yield ("fidelity", "partial_fit"), message, 65
+        return
+    param = fidelity.param or ""
+    params = pipeline.get_params(deep=True)
+    if param not in params:
+        hint = _did_you_mean(param, [p for p in params if p.startswith(final_name + "__")])
+        message = f"{param!r} is not a parameter of the pipeline{hint}"
+        yield ("fidelity", "param"), message, 65
+    elif param.split("__", 1)[0] != final_name or param.count("__") != 1:
+        message = (f"{param!r} is not a parameter of the final step {final_name!r}; only the "
+                   "final model is trained in increments")
+        yield ("fidelity", "param"), message, 65
+    elif "warm_start" not in final.get_params(deep=False):
+        message = (f"{kind} has no warm_start, so {param!r} cannot grow in increments (write "
+                   "`partial_fit: true` for an estimator with partial_fit)")
+        yield ("fidelity", "param"), message, 65
+    if param in spec.space:
+        message = f"{param!r} is the fidelity resource, set by the schedule; remove it from space"
+        yield ("space", param), message, 65
+
+
 def _check_conditions(spec: Spec) -> Iterator[Finding]:
     graph = nx.DiGraph()
     for name, dim in spec.space.items():
@@ -157,17 +195,25 @@ def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
     final = pipeline.steps[-1][1]
     task = scorer_task(metric)
     if task == "regression" and is_classifier(final):
-        yield ("objective", "metric"), f"{metric!r} scores regressors, but the model is a " \
-            f"classifier ({type(final).__name__})", 65
+        yield (
+            ("objective", "metric"),
+            f"{metric!r} scores regressors, but the model is a classifier ({type(final).__name__})",
+            65,
+        )
     if task == "classification" and is_regressor(final):
-        yield ("objective", "metric"), f"{metric!r} scores classifiers, but the model is a " \
-            f"regressor ({type(final).__name__})", 65
+        yield (
+            ("objective", "metric"),
+            f"{metric!r} scores classifiers, but the model is a regressor ({type(final).__name__})",
+            65,
+        )
 
 
 def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Iterator[Finding]:
-    refs = [("sampler", spec.sampler.name, spec.sampler.options, "sampler"),
-            ("pruner", spec.pruner.name, spec.pruner.options, "pruner"),
-            ("executor", spec.execution.executor, {}, "execution")]
+    refs = [
+        ("sampler", spec.sampler.name, spec.sampler.options, "sampler"),
+        ("pruner", spec.pruner.name, spec.pruner.options, "pruner"),
+        ("executor", spec.execution.executor, {}, "execution"),
+    ]
     for kind, name, options, section in refs:
         name_loc: Loc = (section, "executor") if section == "execution" else (section, "name")
         try:
@@ -183,7 +229,9 @@ def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Itera
                 message = item["msg"].removeprefix("Value error, ")
                 if item["type"] == "extra_forbidden":
                     allowed = ", ".join(provided.cls.Options.model_fields) or "none"
-                    message = f"{kind} {name!r} has no option {item['loc'][-1]!r} (options: {allowed})"
+                    message = (
+                        f"{kind} {name!r} has no option {item['loc'][-1]!r} (options: {allowed})"
+                    )
                 yield loc, f"{message} ({provided.provider})", 65
         if kind == "sampler" and space_ok:
             for message in provided.cls.check_space(SearchSpace(spec.space)):  # type: ignore[attr-defined]

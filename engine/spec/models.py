@@ -22,7 +22,7 @@ STUDY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 def parse_duration(value: Any) -> Any:
-    """`90`, `"90s"`, `"30m"`, `"2h"` become seconds; anything else is left for pydantic to refuse."""
+    """`90`, `"90s"`, `"30m"`, `"2h"` become seconds; anything else is for pydantic to refuse."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
@@ -36,8 +36,12 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     Field(gt=0),
     WithJsonSchema(
-        {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
-                   {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"}]}
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"},
+            ]
+        }
     ),
 ]
 
@@ -90,8 +94,8 @@ class TestSplitSpec(Strict):
             at = ("source",) if self.source is not None else ()
             raise invalid("give either `fraction` or `source` (a separate test file)", *at)
         if self.source is not None and (self.stratify or self.order_by):
-            at = "stratify" if self.stratify else "order_by"
-            raise invalid("`stratify` and `order_by` apply to a `fraction` split only", at)
+            key = "stratify" if self.stratify else "order_by"
+            raise invalid("`stratify` and `order_by` apply to a `fraction` split only", key)
         if self.stratify and self.order_by:
             raise invalid("`stratify` and `order_by` exclude each other", "order_by")
         return self
@@ -244,6 +248,56 @@ class TrialFunctionSpec(Strict):
     )
 
 
+class FidelitySpec(Strict):
+    """Train the pipeline's final model in increments and report after each, for pruning.
+
+    Either a resource parameter of the final step (`param`, `min`, `max`, and `steps` or
+    `reduction_factor`), trained with `warm_start`, or `partial_fit: true` with `epochs`.
+    """
+
+    param: str | None = Field(
+        None, description="the resource, a STEP__PARAM of the final step: model__n_estimators"
+    )
+    min: int | None = Field(None, ge=1, description="the first resource level")
+    max: int | None = Field(None, ge=1, description="the last resource level (a full trial)")
+    steps: int | None = Field(
+        None, ge=2, description="this many levels, evenly spaced from min to max"
+    )
+    reduction_factor: float | None = Field(
+        None, gt=1, description="levels min, min*f, min*f^2 ... up to max (geometric)"
+    )
+    partial_fit: bool = Field(False, description="train with partial_fit, one call an epoch")
+    epochs: int | None = Field(None, ge=1, description="epochs of partial_fit (partial_fit only)")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> FidelitySpec:
+        resource = {"param": self.param, "min": self.min, "max": self.max, "steps": self.steps,
+                    "reduction_factor": self.reduction_factor}
+        if self.partial_fit:
+            for key, value in resource.items():
+                if value is not None:
+                    raise invalid(f"`{key}` does not apply with `partial_fit: true`", key)
+            if self.epochs is None:
+                raise invalid("`partial_fit: true` needs `epochs: N`", "partial_fit")
+            return self
+        if self.epochs is not None:
+            raise invalid("`epochs` applies with `partial_fit: true` only", "epochs")
+        for key in ("param", "min", "max"):
+            if resource[key] is None:
+                raise invalid(f"missing required key {key!r} (or write `partial_fit: true`)")
+        assert self.min is not None and self.max is not None
+        if self.min >= self.max:
+            message = f"`min` must be below `max`, but got min={self.min} and max={self.max}"
+            raise invalid(message, "min")
+        if self.steps is not None and self.reduction_factor is not None:
+            message = (f"give either `steps` or `reduction_factor`, but got steps={self.steps} "
+                       f"and reduction_factor={self.reduction_factor:g}")
+            raise invalid(message, "reduction_factor")
+        if self.steps is None and self.reduction_factor is None:
+            raise invalid("give `steps: N` (evenly spaced levels) or `reduction_factor: F`")
+        return self
+
+
 class Spec(Strict):
     """One study: the data, its split, the pipeline, the space, the objective and the budget."""
 
@@ -253,6 +307,9 @@ class Spec(Strict):
     split: SplitSpec
     pipeline: list[StepSpec] | None = Field(None, min_length=1)
     trial: TrialFunctionSpec | None = None
+    fidelity: FidelitySpec | None = Field(
+        None, description="train the final model in increments, reporting after each (pruning)"
+    )
     space: dict[str, Dimension] = Field(min_length=1)
     objective: ObjectiveSpec
     sampler: PluginRef = Field(default_factory=lambda: PluginRef(name="random"))

@@ -12,7 +12,9 @@ from tunedag.errors import Problem
 from tunedag.spec.loader import Document, Loc
 
 
-def problems_from(error: ValidationError, document: Document, root: type[BaseModel]) -> list[Problem]:
+def problems_from(
+    error: ValidationError, document: Document, root: type[BaseModel]
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
@@ -35,15 +37,13 @@ def _data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     node = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(node, dict) and part in node:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             node = node[part]
             result.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
+        elif last and isinstance(node, dict) and part != node.get("type"):
             result.append(part)
-        elif last and isinstance(part, str | int) and isinstance(node, dict):
-            if part != node.get("type"):
-                result.append(part)
     return tuple(result)
 
 
@@ -90,7 +90,12 @@ def _fields_at(root: type[BaseModel], loc: Loc, data: Any) -> set[str]:
             annotation = model.model_fields[part].annotation
         else:
             annotation = _item(annotation)
-        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
     model = _model(annotation, node)
     return set(model.model_fields) if model else set()
 
