@@ -8,6 +8,8 @@ A spec's ``fidelity:`` section turns each trial into a sequence of resource leve
     #   levels 10, 82, 155, 228, 300 (evenly spaced, rounded)
     fidelity: {partial_fit: true, epochs: 20}
     #   levels 1, 2, ..., 20: one partial_fit pass over the training rows per epoch
+    fidelity: {partial_fit: true, epochs: 27, reduction_factor: 3}
+    #   trained 27 epochs, reported at epochs 1, 3, 9, 27 only (scoring has a cost too)
 
 For every fold the preprocessing steps are fitted once on the fold's training rows; only
 the final step is trained further at each level. After each level the mean over the folds
@@ -26,7 +28,9 @@ How a level is reached, on the final step with ``warm_start=True`` set:
 - ``partial_fit: true`` calls ``partial_fit`` once per epoch (with every class on the first
   call, for classifiers).
 
-A ``ConvergenceWarning`` from an intermediate level is silenced (stopping early is the
+The last level is reported like the others, but the pruner's answer there is not acted
+on: the trial is already trained in full, so it completes. A ``ConvergenceWarning`` from
+an intermediate level is silenced (stopping early is the
 point); one from the last level passes as it would without fidelity. A complete trial's
 value and fold values are those at ``max``; a pruned trial keeps those of its last level.
 The final evaluation trains the best configuration on every development row through the
@@ -56,12 +60,15 @@ def levels(fidelity: FidelitySpec) -> list[int]:
     """The resource levels a trial is trained and reported at, increasing, ending at max."""
     if fidelity.partial_fit:
         assert fidelity.epochs is not None
-        return list(range(1, fidelity.epochs + 1))
-    low, high = fidelity.min, fidelity.max
-    assert low is not None and high is not None
+        low, high = 1, fidelity.epochs
+        if (fidelity.steps is None and fidelity.reduction_factor is None) or high == 1:
+            return list(range(1, high + 1))
+    else:
+        assert fidelity.min is not None and fidelity.max is not None
+        low, high = fidelity.min, fidelity.max
     if fidelity.steps is not None:
         points = np.linspace(low, high, fidelity.steps)
-        return sorted({int(round(p)) for p in points})
+        return sorted({round(float(p)) for p in points})
     assert fidelity.reduction_factor is not None
     found: list[int] = []
     level = float(low)
@@ -150,8 +157,7 @@ class FidelityWorkload(PipelineWorkload):
             learner = _Incremental(
                 model, self.fidelity, take(self.X, train), self.y[train], classes
             )
-            folds.append((learner, learner.transform(take(self.X, validation)),
-                          self.y[validation]))
+            folds.append((learner, learner.transform(take(self.X, validation)), self.y[validation]))
             durations.append(time.perf_counter() - started)
         levels = self.levels
         for level in levels:
@@ -163,7 +169,8 @@ class FidelityWorkload(PipelineWorkload):
                 durations[index] += time.perf_counter() - started
             record.fold_values = scores
             record.fold_durations = list(durations)
-            if record.report(level, report):
+            # at max the trial is trained in full: stopping it then would save nothing
+            if record.report(level, report) and level != levels[-1]:
                 raise TrialPruned
         return record.mean()
 

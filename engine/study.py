@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ from tunedag.storage import (
     TrialState,
     open_storage,
 )
+
+
+#: A trial whose worker dies this many times is recorded as failed, not re-queued again.
+LOST_ATTEMPTS = 3
 
 
 @dataclass
@@ -279,6 +283,12 @@ class _Driver:
 
     def _store(self, outcome: TrialOutcome, sampler: Sampler) -> None:
         number = outcome.number
+        if outcome.lost and self.history[number].attempt >= LOST_ATTEMPTS:
+            # a trial whose worker keeps dying (out of memory, a crash in native code) is a
+            # failed trial, not an endless re-queue
+            outcome = replace(outcome, lost=False, state=TrialState.FAILED, error=(
+                f"WorkerLost: its worker died on attempt {self.history[number].attempt}, the "
+                f"last one allowed; {outcome.error}"))
         if outcome.lost:
             self.storage.requeue(self.name, number)
             self.history[number] = self.storage.get_trial(self.name, number)

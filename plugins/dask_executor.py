@@ -34,7 +34,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +44,6 @@ from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
 from tunedag.space import Params
 from tunedag.storage import TrialState
 
-log = logging.getLogger("tunedag")
-
 #: How often the driver checks its connection to the scheduler while it waits.
 POLL_S = 1.0
 #: How long a run waits for the first worker of an external cluster to join.
@@ -54,8 +52,14 @@ WORKER_WAIT_S = 60.0
 ANSWER_POLL_S = 2.0
 
 #: Read when a native library initialises its thread pool in a worker.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-              "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 @dataclass
@@ -80,7 +84,7 @@ class DaskExecutor(Executor):
                 "executor 'dask' needs dask.distributed, which is not installed: "
                 "pip install 'tunedag[dask]'"
             ) from error
-        self.distributed = distributed
+        self.distributed: Any = distributed  # partly untyped
         self.workload = workload
         self.on_report = on_report
         self.tasks: dict[str, _Task] = {}
@@ -123,9 +127,7 @@ class DaskExecutor(Executor):
                 )
             return distributed.Client(self.cluster, set_as_default=False)
         try:
-            return distributed.Client(
-                self.address, timeout=connect_timeout, set_as_default=False
-            )
+            return distributed.Client(self.address, timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as error:
             raise ExecutorUnreachableError(
                 f"cannot reach the Dask scheduler at {self.address} within "
@@ -146,8 +148,7 @@ class DaskExecutor(Executor):
     def _scatter(self) -> None:
         """Ship the workload to every worker, once; tasks get the future, not the data."""
         try:
-            self.workload_future = self.client.scatter(self.workload, broadcast=True,
-                                                       hash=False)
+            self.workload_future = self.client.scatter(self.workload, broadcast=True, hash=False)
         except (OSError, TimeoutError) as error:
             raise self._unreachable(error) from error
 
@@ -171,8 +172,15 @@ class DaskExecutor(Executor):
         key = f"tunedag-trial-{number}-{uuid.uuid4().hex[:12]}"
         try:
             future = self.client.submit(
-                _run_trial, self.workload_future, number, params, key, self.topic,
-                key=key, pure=False, retries=0,
+                _run_trial,
+                self.workload_future,
+                number,
+                params,
+                key,
+                self.topic,
+                key=key,
+                pure=False,
+                retries=0,
             )
         except (OSError, TimeoutError) as error:
             raise self._unreachable(error) from error
@@ -203,12 +211,16 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         client, self.client = getattr(self, "client", None), None
         if client is not None:
-            if client.status == "running":  # else each call would wait for a reconnection
+            connected = client.status == "running"
+            if connected:  # else each call would wait for a reconnection
                 with contextlib.suppress(Exception):
                     client.cancel([task.future for task in self.tasks.values()])
                 with contextlib.suppress(Exception):
                     client.unsubscribe_topic(self.topic)
-            with contextlib.suppress(Exception):
+            # closing a client that lost its scheduler logs the cancelled reconnection as a
+            # traceback; the ExecutorUnreachableError already says what happened
+            noisy = [] if connected else ["distributed", "distributed.client", "distributed.utils"]
+            with _quiet(*noisy), contextlib.suppress(Exception):
                 client.close(timeout=5)
         self.tasks = {}
         cluster, self.cluster = getattr(self, "cluster", None), None
@@ -252,9 +264,11 @@ class DaskExecutor(Executor):
         del self.tasks[key]
         task.future.cancel()
         return TrialOutcome(
-            number=task.number, state=TrialState.RUNNING, lost=True,
+            number=task.number,
+            state=TrialState.RUNNING,
+            lost=True,
             error=f"Dask worker {task.worker} died while running trial {task.number} "
-                  "(the scheduler restarted its task)",
+            "(the scheduler restarted its task)",
         )
 
     def _outcome(self, key: str, task: _Task) -> TrialOutcome | None:
@@ -275,9 +289,10 @@ class DaskExecutor(Executor):
             return self._lost(task, f"{type(error).__name__}: {error}")
         except Exception as error:  # outside the trial's own code: deserializing, importing
             return TrialOutcome(
-                number=task.number, state=TrialState.FAILED,
+                number=task.number,
+                state=TrialState.FAILED,
                 error=f"{type(error).__name__}: {error} (raised on the Dask worker, outside "
-                      "the trial; is tunedag installed there, in the same version?)",
+                "the trial; is tunedag installed there, in the same version?)",
             )
         finally:
             future.release()
@@ -286,7 +301,9 @@ class DaskExecutor(Executor):
 
     def _lost(self, task: _Task, why: str) -> TrialOutcome:
         return TrialOutcome(
-            number=task.number, state=TrialState.RUNNING, lost=True,
+            number=task.number,
+            state=TrialState.RUNNING,
+            lost=True,
             error=f"trial {task.number} was lost on Dask worker {task.worker or '?'}: {why}",
         )
 
@@ -307,7 +324,7 @@ class DaskExecutor(Executor):
     def _timed_out(self) -> list[TrialOutcome]:
         if self.trial_timeout is None:
             return []
-        now = time.monotonic()
+        now, limit = time.monotonic(), self.trial_timeout
         outcomes = []
         for key, task in list(self.tasks.items()):
             if task.started is None or now - task.started <= self.trial_timeout:
@@ -318,15 +335,32 @@ class DaskExecutor(Executor):
                 # our own single-threaded workers: stop it for real, the nanny restarts it
                 with contextlib.suppress(Exception):
                     self.client.run(_kill_this_process, workers=[task.worker], wait=False)
-            outcomes.append(TrialOutcome(
-                number=task.number, state=TrialState.FAILED, duration_s=now - task.started,
-                error=f"TrialTimeout: stopped after the trial_timeout of {self.trial_timeout:g}s",
-            ))
+            outcomes.append(
+                TrialOutcome(
+                    number=task.number,
+                    state=TrialState.FAILED,
+                    duration_s=now - task.started,
+                    error=f"TrialTimeout: stopped after the trial_timeout of {limit:g}s",
+                )
+            )
         return outcomes
 
     def _check_connected(self) -> None:
         if self.client is None or self.client.status != "running":
             raise self._unreachable()
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """Raise the named loggers to CRITICAL for the duration."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _seconds(value: Any) -> float:
@@ -362,15 +396,26 @@ def _limit_threads() -> None:
     _threads_limited = True
 
 
-def _run_trial(workload: Workload, number: int, params: Params, key: str,
-               topic: str) -> TrialOutcome | None:
+def _run_trial(
+    workload: Workload, number: int, params: Params, key: str, topic: str
+) -> TrialOutcome | None:
     """The Dask task: one trial on a worker, reporting to the driver through events."""
-    from distributed import Variable, get_client, get_worker
+    import distributed
 
-    worker = get_worker()
+    dask: Any = distributed  # partly untyped
+
+    worker = dask.get_worker()
     _limit_threads()
-    worker.log_event(topic, {"kind": "start", "key": key, "number": number,
-                             "worker": worker.address, "pid": os.getpid()})
+    worker.log_event(
+        topic,
+        {
+            "kind": "start",
+            "key": key,
+            "number": number,
+            "worker": worker.address,
+            "pid": os.getpid(),
+        },
+    )
 
     def cancelled() -> bool:
         state = worker.state.tasks.get(key)
@@ -379,9 +424,17 @@ def _run_trial(workload: Workload, number: int, params: Params, key: str,
     def report(step: int, value: float) -> bool:
         if cancelled():
             raise _Abandoned
-        worker.log_event(topic, {"kind": "report", "key": key, "number": number,
-                                 "step": int(step), "value": float(value)})
-        answer = Variable(_answer_name(key, int(step)), client=get_client())
+        worker.log_event(
+            topic,
+            {
+                "kind": "report",
+                "key": key,
+                "number": number,
+                "step": int(step),
+                "value": float(value),
+            },
+        )
+        answer = dask.Variable(_answer_name(key, int(step)), client=dask.get_client())
         while True:
             try:
                 decision = answer.get(timeout=ANSWER_POLL_S)

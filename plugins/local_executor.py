@@ -22,6 +22,7 @@ N cores would oversubscribe them anyway.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -38,8 +39,16 @@ from tunedag.storage import TrialState
 
 #: Read when a native library initialises its thread pool, so that libraries first loaded
 #: inside a worker start single-threaded too (threadpool_limits covers those already loaded).
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-              "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class LocalExecutor(Executor):
@@ -67,11 +76,18 @@ class LocalExecutor(Executor):
                 self.busy[number] = worker
                 return
             worker.kill()  # it died while idle; its replacement runs the trial
-        worker = _Worker.fork(self.workload, self._connections())
-        if not worker.send(number, params):
-            worker.kill()
-            raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
-        self.busy[number] = worker
+        # SIGINT and SIGTERM wait until the new worker is tracked: one arriving mid-fork would
+        # run the driver's handler in an at-fork hook, which swallows its exception, and the
+        # worker would start with the driver's handler
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            worker = _Worker.fork(self.workload, self._connections())
+            if not worker.send(number, params):
+                worker.kill()
+                raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
+            self.busy[number] = worker
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def wait(self) -> list[TrialOutcome]:
         if self.inline:
@@ -88,9 +104,11 @@ class LocalExecutor(Executor):
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready = wait([worker.connection for worker in self.busy.values()], timeout)
-            outcomes = [self._timed_out(number, worker)
-                        for number, worker in list(self.busy.items())
-                        if worker.overdue(self.trial_timeout)]
+            outcomes = [
+                self._timed_out(number, worker)
+                for number, worker in list(self.busy.items())
+                if worker.overdue(self.trial_timeout)
+            ]
             for connection in ready:
                 found = [(n, w) for n, w in self.busy.items() if w.connection is connection]
                 if not found:
@@ -151,8 +169,10 @@ class _Worker:
         parent_end, child_end = multiprocessing.Pipe()
         context = multiprocessing.get_context("fork")
         process = context.Process(
-            target=_worker_main, args=(workload, child_end, [parent_end, *inherited]),
-            daemon=True, name="tunedag-worker",
+            target=_worker_main,
+            args=(workload, child_end, [parent_end, *inherited]),
+            daemon=True,
+            name="tunedag-worker",
         )
         process.start()
         child_end.close()
@@ -184,15 +204,14 @@ class _Worker:
                 state=TrialState.RUNNING,
                 lost=True,
                 error=f"worker process {self.process.pid} exited with code "
-                      f"{self.process.exitcode} while running trial {number}",
+                f"{self.process.exitcode} while running trial {number}",
             )
         if message[0] == "report":
             _, step, value = message
             decision = on_report(number, step, value)
-            try:
+            # if it died after reporting, the next receive returns the trial as lost
+            with contextlib.suppress(OSError):
                 self.connection.send(decision)
-            except OSError:
-                pass  # it died after reporting: the next receive returns the trial as lost
             return None
         outcome: TrialOutcome = message[1]
         self.number = None
@@ -212,6 +231,7 @@ class _DriverGone(BaseException):
 def _worker_main(workload: Workload, connection: Connection, inherited: list[Connection]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the driver's fork
     for other in inherited:  # so each pipe closes when its own process dies, not later
         other.close()
     for variable in THREAD_ENV:

@@ -12,8 +12,8 @@ What a step is
 
 The pruners
     ``none``                never prunes.
-    ``median``              prunes a trial worse than the median of the finished trials
-                            at the same step.
+    ``median``              prunes a trial worse than the median of the complete trials
+                            at the same step (the median stopping rule).
     ``percentile``          the same with another percentile: ``percentile: 25`` keeps
                             trials in the best 25% at each step.
     ``successive_halving``  asynchronous successive halving (ASHA): at each rung a trial
@@ -30,10 +30,10 @@ other trials' NaN values are ignored.
 
 Parallel workers (asynchronous semantics)
     The driver asks the pruner after every report, with the other trials as stored at that
-    moment; nothing waits for other trials. ``median``, ``percentile`` and ``threshold``
-    judge against trials that have finished (complete or pruned), so with N workers a
-    trial may be judged against fewer trials than in a sequential run, and may survive
-    where a sequential run would have stopped it. ``successive_halving`` and
+    moment; nothing waits for other trials. ``median`` and ``percentile`` judge against
+    trials that have completed, so with N workers a trial may be judged against fewer
+    trials than in a sequential run, and may survive where a sequential run would have
+    stopped it (``threshold`` looks at no other trial). ``successive_halving`` and
     ``hyperband`` count every value recorded at a rung, running trials' included, as ASHA
     does: a trial is never held back to wait for a rung to fill up, and early trials are
     judged against few values (the first trial at a rung always continues). A decision is
@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import numpy as np
 from pydantic import (
@@ -74,16 +74,13 @@ from tunedag.pruner import Pruner
 from tunedag.sampler import Direction
 from tunedag.storage import TrialRecord, TrialState
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
 # -- option types whose errors echo the bad value ------------------------------------------------
 
 
-def _bounded(
-    kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None
-) -> Any:
-    """``kind`` limited to a range; an error names the option and echoes the value."""
+def _range(
+    *, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> tuple[AfterValidator, Any]:
+    """A check that names the option and echoes a bad value, and its JSON Schema bounds."""
 
     def check(value: Any, info: ValidationInfo) -> Any:
         name = info.field_name
@@ -97,22 +94,23 @@ def _bounded(
             raise ValueError(f"{name} must be at most {le:g}, but got {value!r}")
         return value
 
-    schema: dict[str, Any] = {}
-    if ge is not None:
-        schema["minimum"] = ge
-    if gt is not None:
-        schema["exclusiveMinimum"] = gt
-    if le is not None:
-        schema["maximum"] = le
-    return Annotated[kind, AfterValidator(check), Field(json_schema_extra=schema)]
+    bounds = {"minimum": ge, "exclusiveMinimum": gt, "maximum": le}
+    schema: dict[str, Any] = {key: bound for key, bound in bounds.items() if bound is not None}
+    return AfterValidator(check), Field(json_schema_extra=schema)
 
 
-NonNegativeInt = _bounded(int, ge=0)
-PositiveInt = _bounded(int, ge=1)
-ReductionFactor = _bounded(int, ge=2)
-Finite = _bounded(float)
-NonNegative = _bounded(float, ge=0)
-Percent = _bounded(float, ge=0, le=100)
+_NON_NEGATIVE = _range(ge=0)
+_POSITIVE = _range(ge=1)
+_AT_LEAST_TWO = _range(ge=2)
+_FINITE = _range()
+_PERCENT = _range(ge=0, le=100)
+
+NonNegativeInt: TypeAlias = Annotated[int, _NON_NEGATIVE[0], _NON_NEGATIVE[1]]
+PositiveInt: TypeAlias = Annotated[int, _POSITIVE[0], _POSITIVE[1]]
+ReductionFactor: TypeAlias = Annotated[int, _AT_LEAST_TWO[0], _AT_LEAST_TWO[1]]
+Finite: TypeAlias = Annotated[float, _FINITE[0], _FINITE[1]]
+NonNegative: TypeAlias = Annotated[float, _NON_NEGATIVE[0], _NON_NEGATIVE[1]]
+Percent: TypeAlias = Annotated[float, _PERCENT[0], _PERCENT[1]]
 
 
 def _good(value: float) -> bool:
@@ -138,33 +136,34 @@ class NoPruner(Pruner):
 
 
 class _StepOptions(Pruner.Options):
-    n_startup_trials: NonNegativeInt = Field(  # type: ignore[valid-type]
-        5, description="finished trials with a value at a step before that step is judged"
+    n_startup_trials: NonNegativeInt = Field(
+        5, description="complete trials with a value at a step before that step is judged"
     )
-    n_warmup_steps: NonNegativeInt = Field(  # type: ignore[valid-type]
-        0, description="steps below this are never judged"
-    )
-    interval: PositiveInt = Field(  # type: ignore[valid-type]
+    n_warmup_steps: NonNegativeInt = Field(0, description="steps below this are never judged")
+    interval: PositiveInt = Field(
         1, description="judge every this many steps, from n_warmup_steps on"
     )
 
 
 class PercentilePruner(Pruner):
-    """Prune a trial whose value at a step is worse than a percentile of the finished trials.
+    """Prune a trial whose value at a step is worse than a percentile of the complete trials.
 
     Rule: at a step ``s`` with ``s >= n_warmup_steps`` and ``(s - n_warmup_steps) %
-    interval == 0``, take the values at ``s`` of every other trial that finished (complete
-    or pruned) and reported at ``s``. With at least ``max(n_startup_trials, 1)`` of them,
-    prune when the trial's value is worse than their ``percentile``-th percentile counted
-    from the best (linear interpolation): maximizing, below the (100 - percentile)-th
-    percentile; minimizing, above the percentile-th. ``percentile: 25`` keeps the best
-    quarter; 50 is the median. Running trials are not counted.
+    interval == 0``, take the values at ``s`` of every other trial that completed. With at
+    least ``max(n_startup_trials, 1)`` of them, prune when the trial's value at ``s`` is
+    worse than their ``percentile``-th percentile counted from the best (linear
+    interpolation): maximizing, below the (100 - percentile)-th percentile; minimizing,
+    above the percentile-th. ``percentile: 25`` keeps the best quarter; 50 is the median.
+    Running and pruned trials are not counted (as in Optuna and Vizier's median stopping
+    rule): the reference is what a configuration worth finishing looked like at ``s``.
+    The trial's current value is judged, not its best so far: for fold scores it is the
+    running mean, the best estimate there is.
     """
 
     name = "percentile"
 
     class Options(_StepOptions):
-        percentile: Percent = Field(  # type: ignore[valid-type]
+        percentile: Percent = Field(
             25.0, description="keep trials within the best this many percent at each step"
         )
 
@@ -176,30 +175,30 @@ class PercentilePruner(Pruner):
         if step < options.n_warmup_steps or (step - options.n_warmup_steps) % options.interval:
             return False
         value = trial.intermediate[step]
-        finished = [
+        complete = [
             other.intermediate[step]
             for other in history
             if other.number != trial.number
-            and other.state in FINISHED
+            and other.state == TrialState.COMPLETE
             and step in other.intermediate
             and _good(other.intermediate[step])
         ]
-        if len(finished) < max(options.n_startup_trials, 1):
+        if len(complete) < max(options.n_startup_trials, 1):
             return False
         if not _good(value):
             return True
         if self.direction == "maximize":
-            return value < float(np.percentile(finished, 100.0 - self._percentile()))
-        return value > float(np.percentile(finished, self._percentile()))
+            return value < float(np.percentile(complete, 100.0 - self._percentile()))
+        return value > float(np.percentile(complete, self._percentile()))
 
 
 class MedianPruner(PercentilePruner):
-    """Prune a trial whose value at a step is worse than the median of the finished trials.
+    """Prune a trial whose value at a step is worse than the median of the complete trials.
 
     Rule: ``percentile`` with ``percentile: 50``: at a judged step (``s >=
     n_warmup_steps``, every ``interval`` steps), once at least ``max(n_startup_trials, 1)``
-    other finished (complete or pruned) trials reported at ``s``, prune when the trial's
-    value is worse than the median of theirs.
+    other complete trials reported at ``s``, prune when the trial's value at ``s`` is worse
+    than the median of theirs. Running and pruned trials are not counted.
     """
 
     name = "median"
@@ -269,21 +268,26 @@ class SuccessiveHalvingPruner(Pruner):
     name = "successive_halving"
 
     class Options(Pruner.Options):
-        min_resource: PositiveInt = Field(  # type: ignore[valid-type]
+        min_resource: PositiveInt = Field(
             1, description="the step of the first rung (with min_early_stopping_rate 0)"
         )
-        reduction_factor: ReductionFactor = Field(  # type: ignore[valid-type]
+        reduction_factor: ReductionFactor = Field(
             3, description="rungs are this factor apart; the top 1/factor continue"
         )
-        min_early_stopping_rate: NonNegativeInt = Field(  # type: ignore[valid-type]
+        min_early_stopping_rate: NonNegativeInt = Field(
             0, description="skip this many rungs at the start"
         )
 
     def prune(self, trial: TrialRecord, step: int, history: Sequence[TrialRecord]) -> bool:
         options = self.options
         return _asha_prune(
-            self, trial, step, history, min_resource=options.min_resource,
-            reduction_factor=options.reduction_factor, rate=options.min_early_stopping_rate,
+            self,
+            trial,
+            step,
+            history,
+            min_resource=options.min_resource,
+            reduction_factor=options.reduction_factor,
+            rate=options.min_early_stopping_rate,
         )
 
 
@@ -307,13 +311,11 @@ class HyperbandPruner(Pruner):
     name = "hyperband"
 
     class Options(Pruner.Options):
-        min_resource: PositiveInt = Field(  # type: ignore[valid-type]
-            1, description="the step of bracket 0's first rung"
-        )
+        min_resource: PositiveInt = Field(1, description="the step of bracket 0's first rung")
         max_resource: int | Literal["auto"] = Field(
             "auto", description="the last step of a full trial, or auto (from the first complete)"
         )
-        reduction_factor: ReductionFactor = Field(  # type: ignore[valid-type]
+        reduction_factor: ReductionFactor = Field(
             3, description="rungs are this factor apart; the top 1/factor continue"
         )
 
@@ -369,8 +371,13 @@ class HyperbandPruner(Pruner):
         bracket = self.bracket_of(trial.number, max_resource)
         same = [t for t in history if self.bracket_of(t.number, max_resource) == bracket]
         return _asha_prune(
-            self, trial, step, same, min_resource=self.options.min_resource,
-            reduction_factor=self.options.reduction_factor, rate=bracket,
+            self,
+            trial,
+            step,
+            same,
+            min_resource=self.options.min_resource,
+            reduction_factor=self.options.reduction_factor,
+            rate=bracket,
         )
 
 
@@ -390,15 +397,9 @@ class ThresholdPruner(Pruner):
     name = "threshold"
 
     class Options(Pruner.Options):
-        lower: Finite | None = Field(  # type: ignore[valid-type]
-            None, description="prune values below this"
-        )
-        upper: Finite | None = Field(  # type: ignore[valid-type]
-            None, description="prune values above this"
-        )
-        n_warmup_steps: NonNegativeInt = Field(  # type: ignore[valid-type]
-            0, description="steps below this are never judged"
-        )
+        lower: Finite | None = Field(None, description="prune values below this")
+        upper: Finite | None = Field(None, description="prune values above this")
+        n_warmup_steps: NonNegativeInt = Field(0, description="steps below this are never judged")
 
         @model_validator(mode="after")
         def _bounds(self) -> ThresholdPruner.Options:
@@ -480,10 +481,10 @@ class PatiencePruner(Pruner):
     name = "patience"
 
     class Options(Pruner.Options):
-        patience: NonNegativeInt = Field(  # type: ignore[valid-type]
+        patience: NonNegativeInt = Field(
             3, description="steps without improvement before pruning is considered"
         )
-        min_delta: NonNegative = Field(  # type: ignore[valid-type]
+        min_delta: NonNegative = Field(
             0.0, description="an improvement must beat the best so far by more than this"
         )
         wrapped: WrappedPruner | None = Field(

@@ -79,6 +79,7 @@ saves the refit). Measured on a 4-d mixed space: see ``benchmarks/samplers.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections import OrderedDict
@@ -100,6 +101,7 @@ from skopt.learning.gaussian_process.kernels import (
 )
 from skopt.space import Categorical, Integer, Real, Space
 from skopt.utils import cook_initial_point_generator, normalize_dimensions
+from threadpoolctl import ThreadpoolController
 
 from tunedag import hookimpl
 from tunedag.sampler import Sampler
@@ -110,6 +112,12 @@ from tunedag.storage import TrialRecord, TrialState
 _RANDOM_TRIES = 64
 _THETA_CACHE = 8
 _GRID_LIMIT = 20_000
+#: lhs: fewer maximin iterations than skopt's 1000 (the design is built once per run, but
+#: 1000 take seconds); halton: a seeded random skip, so the design differs by seed
+_GENERATOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "lhs": {"criterion": "maximin", "iterations": 200},
+    "halton": {"min_skip": 1, "max_skip": 1000},
+}
 
 
 @dataclass
@@ -263,6 +271,12 @@ class SkoptGPSampler(Sampler):
     # -- ask -----------------------------------------------------------------------------------
 
     def ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
+        # The GP's matrices are small (observations x observations): BLAS threads only add
+        # overhead there, and compete with the trials for the cores.
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return self._ask(history, n)
+
+    def _ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
         first = len(history)
         seen = {_key(trial.params) for trial in history}
         if self._grid is not None:
@@ -310,7 +324,9 @@ class SkoptGPSampler(Sampler):
         if self._design is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                design = cook_initial_point_generator(generator).generate(
+                design = cook_initial_point_generator(
+                    generator, **_GENERATOR_OPTIONS.get(generator, {})
+                ).generate(
                     self._dims,
                     self.options.n_initial_points,
                     random_state=np.random.RandomState(_seed32(self.seed, "design")),
@@ -535,6 +551,11 @@ def _small_grid(space: SearchSpace) -> dict[str, Params] | None:
         if size > _GRID_LIMIT:
             return None
     return {_key(params): params for params in space.grid()}
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 def _key(params: dict[str, Any]) -> str:

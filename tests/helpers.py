@@ -11,6 +11,7 @@ through ``PYTHONPATH`` (see ``cli_env``) and the test process through
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -35,6 +36,9 @@ from tunedag.storage import Storage, TrialRecord, open_storage
 TUNEDAG = str(Path(sys.executable).with_name("tunedag"))
 
 PLUGIN_MODULE = "tdplug"
+
+#: third-party plugins installed in the environment stay out of the tests
+QUIET_ENV = {"TUNEDAG_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 PLUGIN_SOURCE = '''
 """Plugins for tunedag's end-to-end tests (written by tests/helpers.py)."""
@@ -196,7 +200,8 @@ def cli(args: Iterable[str], cwd: Path) -> Result:
     previous = Path.cwd()
     os.chdir(cwd)
     try:
-        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        runner = CliRunner(env=QUIET_ENV)
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
     finally:
         os.chdir(previous)
 
@@ -209,6 +214,7 @@ def cli_env(*paths: Path) -> dict[str, str]:
         extra.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(extra)
     env["PYTHONWARNINGS"] = "ignore"
+    env.update(QUIET_ENV)
     return env
 
 
@@ -326,7 +332,5 @@ def fresh_running_trial(db: Path, min_complete: int, max_age: float = 0.05) -> i
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a run and its forked workers (a whole-container crash)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

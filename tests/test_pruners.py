@@ -39,12 +39,18 @@ def make(cls: type[Pruner], direction: str = "maximize", **options: Any) -> Prun
 
 def running(values: Sequence[float] | dict[int, float], number: int = 99) -> TrialRecord:
     intermediate = values if isinstance(values, dict) else dict(enumerate(values))
-    return TrialRecord(number=number, state=TrialState.RUNNING, params={},
-                       intermediate=dict(intermediate))
+    return TrialRecord(
+        number=number, state=TrialState.RUNNING, params={}, intermediate=dict(intermediate)
+    )
 
 
-def at(curves: Sequence[Sequence[float]], step: int, value: float,
-       pruner: Pruner, earlier: Sequence[float] = ()) -> bool:
+def at(
+    curves: Sequence[Sequence[float]],
+    step: int,
+    value: float,
+    pruner: Pruner,
+    earlier: Sequence[float] = (),
+) -> bool:
     """Whether ``pruner`` stops a new trial reporting ``value`` at ``step`` (after ``earlier``)."""
     values = [*earlier, value]
     trial = running(dict(zip(range(step - len(earlier), step + 1), values, strict=True)))
@@ -53,8 +59,15 @@ def at(curves: Sequence[Sequence[float]], step: int, value: float,
 
 def test_every_builtin_is_registered() -> None:
     names = set(tunedag.make_plugins(autoload=False).provided["pruner"])
-    assert {"none", "median", "percentile", "successive_halving", "hyperband", "threshold",
-            "patience"} <= names
+    assert {
+        "none",
+        "median",
+        "percentile",
+        "successive_halving",
+        "hyperband",
+        "threshold",
+        "patience",
+    } <= names
     assert set(BUILTIN) <= names
 
 
@@ -86,14 +99,14 @@ def test_median_waits_for_n_startup_trials_at_that_step() -> None:
     assert not at(FIVE, 3, 0.0, make(MedianPruner, n_startup_trials=0), earlier=[0.5] * 3)
 
 
-def test_median_counts_finished_trials_only() -> None:
+def test_median_counts_complete_trials_only() -> None:
     history = study(FIVE)
-    history[4].state = TrialState.RUNNING  # 0.5 no longer counts: median of 0.1..0.4 = 0.25
-    history[3].state = TrialState.PRUNED  # pruned trials count with their reported values
-    trial = running([0.26])
-    assert not make(MedianPruner, n_startup_trials=4).prune(trial, 0, history)
-    trial = running([0.24])
-    assert make(MedianPruner, n_startup_trials=4).prune(trial, 0, history)
+    history[4].state = TrialState.RUNNING  # 0.5 does not count
+    history[0].state = TrialState.PRUNED  # nor does 0.1: the median of 0.2, 0.3, 0.4 is 0.3
+    pruner = make(MedianPruner, n_startup_trials=3)
+    assert not pruner.prune(running([0.3]), 0, history)
+    assert pruner.prune(running([0.29]), 0, history)
+    assert not make(MedianPruner, n_startup_trials=4).prune(running([0.0]), 0, history)
 
 
 def test_median_warmup_and_interval() -> None:
@@ -133,7 +146,8 @@ def test_percentile_keeps_the_best_percent(
 def test_percentile_50_is_the_median() -> None:
     for value in (0.05, 0.25, 0.3, 0.35, 0.6):
         assert at(FIVE, 0, value, make(PercentilePruner, percentile=50)) == at(
-            FIVE, 0, value, make(MedianPruner))
+            FIVE, 0, value, make(MedianPruner)
+        )
 
 
 # -- successive halving ---------------------------------------------------------------------------
@@ -181,8 +195,9 @@ def test_asha_counts_running_and_pruned_trials_at_a_rung() -> None:
 def test_asha_takes_a_trials_first_step_at_or_past_a_rung() -> None:
     # steps numbered by resource (10, 30, 90): rung thresholds 1, 3, 9 are all met at step 10
     history = [
-        TrialRecord(number=i, state=TrialState.COMPLETE, params={}, value=v,
-                    intermediate={10: v, 30: v})
+        TrialRecord(
+            number=i, state=TrialState.COMPLETE, params={}, value=v, intermediate={10: v, 30: v}
+        )
         for i, v in enumerate([0.9, 0.8, 0.7, 0.6, 0.5])
     ]
     pruner = make(SuccessiveHalvingPruner)
@@ -212,7 +227,8 @@ def test_hyperband_brackets_follow_hyperband_sizes() -> None:
     # a function of the number alone, and interleaved: the first 17 numbers reach every bracket
     again = make(HyperbandPruner, min_resource=1, max_resource=9, reduction_factor=3)
     assert [pruner.bracket_of(n, 9) for n in range(17)] == [
-        again.bracket_of(n, 9) for n in range(17)]
+        again.bracket_of(n, 9) for n in range(17)
+    ]
     assert {pruner.bracket_of(n, 9) for n in range(17)} == {0, 1, 2}
 
 
@@ -222,8 +238,16 @@ def test_hyperband_compares_within_a_bracket_with_its_rate() -> None:
     curve = [0.9] * 10
     # bracket 0 (rungs 1, 3, 9): a low value at step 1 is pruned among its own bracket
     zero = numbers[0]
-    history = [TrialRecord(number=n, state=TrialState.COMPLETE, params={}, value=0.9,
-                           intermediate=dict(enumerate(curve))) for n in zero[:6]]
+    history = [
+        TrialRecord(
+            number=n,
+            state=TrialState.COMPLETE,
+            params={},
+            value=0.9,
+            intermediate=dict(enumerate(curve)),
+        )
+        for n in zero[:6]
+    ]
     assert pruner.prune(running([0.1, 0.1], number=zero[6]), 1, history)
     # the same values from another bracket do not count: bracket 1 judges from step 3 only
     one = numbers[1]
@@ -231,8 +255,16 @@ def test_hyperband_compares_within_a_bracket_with_its_rate() -> None:
     assert not pruner.prune(running([0.1] * 4, number=one[0]), 3, history)  # alone in bracket 1
     # bracket 2 judges at max_resource only
     two = numbers[2]
-    others = [TrialRecord(number=n, state=TrialState.COMPLETE, params={}, value=0.9,
-                          intermediate=dict(enumerate(curve))) for n in two[1:7]]
+    others = [
+        TrialRecord(
+            number=n,
+            state=TrialState.COMPLETE,
+            params={},
+            value=0.9,
+            intermediate=dict(enumerate(curve)),
+        )
+        for n in two[1:7]
+    ]
     assert not pruner.prune(running([0.1] * 4, number=two[0]), 3, others)
     assert pruner.prune(running([0.1] * 10, number=two[0]), 9, others)
 
@@ -273,7 +305,11 @@ def test_threshold_prunes_values_outside_the_bounds(
 def test_threshold_warmup() -> None:
     pruner = make(ThresholdPruner, lower=0.5, n_warmup_steps=2)
     assert [pruner.prune(running([0.1] * (s + 1)), s, []) for s in range(4)] == [
-        False, False, True, True]
+        False,
+        False,
+        True,
+        True,
+    ]
 
 
 # -- patience -------------------------------------------------------------------------------------
@@ -315,8 +351,9 @@ def test_patience_prunes_only_when_the_wrapped_pruner_agrees() -> None:
 
 
 def test_patience_wraps_with_the_wrapped_options() -> None:
-    pruner = make(PatiencePruner, patience=0,
-                  wrapped={"name": "threshold", "options": {"lower": 0.5}})
+    pruner = make(
+        PatiencePruner, patience=0, wrapped={"name": "threshold", "options": {"lower": 0.5}}
+    )
     assert pruner.prune(running([0.4]), 0, [])
     assert not pruner.prune(running([0.6]), 0, [])
 
@@ -330,19 +367,32 @@ def test_patience_wraps_with_the_wrapped_options() -> None:
         (MedianPruner, {"n_startup_trials": -1}, "n_startup_trials must be at least 0, but got -1"),
         (MedianPruner, {"interval": 0}, "interval must be at least 1, but got 0"),
         (PercentilePruner, {"percentile": 120}, "percentile must be at most 100, but got 120"),
-        (SuccessiveHalvingPruner, {"reduction_factor": 1},
-         "reduction_factor must be at least 2, but got 1"),
-        (SuccessiveHalvingPruner, {"min_resource": 0}, "min_resource must be at least 1, but got 0"),
+        (
+            SuccessiveHalvingPruner,
+            {"reduction_factor": 1},
+            "reduction_factor must be at least 2, but got 1",
+        ),
+        (
+            SuccessiveHalvingPruner,
+            {"min_resource": 0},
+            "min_resource must be at least 1, but got 0",
+        ),
         (HyperbandPruner, {"max_resource": "lots"}, "but got 'lots'"),
-        (HyperbandPruner, {"min_resource": 5, "max_resource": 3},
-         "max_resource must be at least min_resource=5, but got 3"),
+        (
+            HyperbandPruner,
+            {"min_resource": 5, "max_resource": 3},
+            "max_resource must be at least min_resource=5, but got 3",
+        ),
         (ThresholdPruner, {}, "give `lower`, `upper` or both"),
         (ThresholdPruner, {"lower": 2, "upper": 1}, "but got lower=2.0 and upper=1.0"),
         (ThresholdPruner, {"lower": math.inf}, "lower must be a finite number, but got inf"),
         (PatiencePruner, {"min_delta": -0.1}, "min_delta must be at least 0, but got -0.1"),
         (PatiencePruner, {"wrapped": {"name": "medain"}}, "unknown pruner 'medain' to wrap"),
-        (PatiencePruner, {"wrapped": {"name": "median", "options": {"interval": 0}}},
-         "wrapped pruner 'median': interval: interval must be at least 1, but got 0"),
+        (
+            PatiencePruner,
+            {"wrapped": {"name": "median", "options": {"interval": 0}}},
+            "wrapped pruner 'median': interval: interval must be at least 1, but got 0",
+        ),
     ],
 )
 def test_bad_options_are_refused_with_the_value(
@@ -356,8 +406,9 @@ def test_bad_options_are_refused_with_the_value(
 def test_validate_names_the_bad_pruner_option(tmp_path: Path) -> None:
     from helpers import cli
 
-    spec = base_spec(tmp_path, pruner={"name": "successive_halving",
-                                       "options": {"reduction_factor": 1}})
+    spec = base_spec(
+        tmp_path, pruner={"name": "successive_halving", "options": {"reduction_factor": 1}}
+    )
     result = cli(["validate", write_spec(tmp_path, spec)], tmp_path)
     assert result.exit_code == 65
     assert "pruner.options.reduction_factor" in result.stderr
@@ -373,27 +424,33 @@ def fold_study(tmp_path: Path, **sections: Any) -> dict[str, Any]:
     """k-NN on iris with 5 folds: large k is hopeless, which shows after a fold or two."""
     return base_spec(
         tmp_path,
-        split={"test": {"fraction": 0.25, "stratify": True},
-               "validation": {"method": "stratified_kfold", "folds": 5}},
+        split={
+            "test": {"fraction": 0.25, "stratify": True},
+            "validation": {"method": "stratified_kfold", "folds": 5},
+        },
         space=KNN_SPACE,
         **sections,
     )
 
 
 def test_median_stops_hopeless_trials_after_a_fold_or_two(tmp_path: Path) -> None:
-    spec_dict = fold_study(tmp_path, budget={"trials": 14},
-                           pruner={"name": "median", "options": {"n_startup_trials": 3}})
+    spec_dict = fold_study(
+        tmp_path,
+        budget={"trials": 14},
+        pruner={"name": "median", "options": {"n_startup_trials": 3}},
+    )
     events, seen = recorder()
     result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)), events=events)
     trials = stored_trials(spec_dict)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert pruned and complete, [(t.params, t.state) for t in trials]
-    assert all(len(t.fold_values) == 5 and sorted(t.intermediate) == [0, 1, 2, 3, 4]
-               for t in complete)
+    assert all(
+        len(t.fold_values) == 5 and sorted(t.intermediate) == [0, 1, 2, 3, 4] for t in complete
+    )
     for trial in pruned:
         last = max(trial.intermediate)
-        assert len(trial.fold_values) == last + 1 < 5  # stopped before its last fold
+        assert len(trial.fold_values) == last + 1  # one fold value a step it reached
         assert sorted(trial.intermediate) == list(range(last + 1))
         assert trial.value == pytest.approx(trial.intermediate[last])
         assert trial.value == pytest.approx(sum(trial.fold_values) / len(trial.fold_values))
@@ -408,9 +465,12 @@ def test_median_stops_hopeless_trials_after_a_fold_or_two(tmp_path: Path) -> Non
 
 
 def test_pruning_composes_with_parallel_workers(tmp_path: Path) -> None:
-    spec_dict = fold_study(tmp_path, budget={"trials": 12},
-                           pruner={"name": "successive_halving"},
-                           execution={"workers": 2})
+    spec_dict = fold_study(
+        tmp_path,
+        budget={"trials": 12},
+        pruner={"name": "successive_halving"},
+        execution={"workers": 2},
+    )
     result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
     trials = stored_trials(spec_dict)
     assert result.counts["failed"] == 0 and len(trials) == 12
@@ -439,9 +499,13 @@ def test_a_custom_trial_reports_and_sees_should_prune(
 ) -> None:
     (tmp_path / "tdcurve.py").write_text(textwrap.dedent(TRIAL_MODULE), encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec_dict = trial_spec(tmp_path, "curve", {"x": {"type": "float", "low": 0.0, "high": 1.0}},
-                           budget={"trials": 12},
-                           pruner={"name": "median", "options": {"n_startup_trials": 2}})
+    spec_dict = trial_spec(
+        tmp_path,
+        "curve",
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        budget={"trials": 12},
+        pruner={"name": "median", "options": {"n_startup_trials": 2}},
+    )
     spec_dict["trial"] = {"function": "tdcurve:curve"}
     result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
     trials = stored_trials(spec_dict)

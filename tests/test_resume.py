@@ -9,6 +9,7 @@ one that ran without a stop.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -39,6 +40,7 @@ from helpers import (
 )
 
 import tunedag
+from tunedag.errors import InterruptedStudy
 from tunedag.space import SearchSpace
 from tunedag.storage import TrialState
 
@@ -111,17 +113,14 @@ def kill_repeatedly(
     for k in range(kills):
         done = sum(1 for row in peek_trials(db) if row["state"] == "complete")
         target = done + rng.randint(1, 2)
+        inside_a_trial = functools.partial(fresh_running_trial, db, target)
         log = cwd / f"killed-{k}.log"
         proc = popen(["run", path], cwd, log=log, new_session=True)
         try:
             wait_until(
-                lambda: fresh_running_trial(db, target),
-                90,  # noqa: B023
-                f"{target} trials completed and another started",
-                proc,
-                log,
+                inside_a_trial, 90, f"{target} trials completed and another began", proc, log
             )
-            time.sleep(rng.uniform(0.0, NAP))  # somewhere inside the trial's first fold
+            time.sleep(rng.uniform(0.0, NAP))  # somewhere inside that trial
         finally:
             if group:
                 kill_group(proc)  # the driver and its forked workers, like a lost machine
@@ -271,6 +270,37 @@ def test_a_signal_requeues_the_trials_in_flight(
         assert trial.params == json.loads(row["params"]) and trial.attempt == 2
     restarted = [e["number"] for e in seen if e["event"] == "trial_started" and e["attempt"] == 2]
     assert sorted(restarted) == [row["number"] for row in requeued]
+
+
+_ARMED: list[int] = []
+
+
+def _signal_self_after_fork() -> None:
+    if _ARMED:
+        os.kill(os.getpid(), _ARMED.pop())
+
+
+os.register_at_fork(after_in_parent=_signal_self_after_fork)  # a no-op unless armed
+
+
+def test_a_signal_that_lands_inside_a_fork_still_stops_the_run(
+    plugins: Path, tmp_path: Path
+) -> None:
+    """SIGTERM delivered while a worker is forked: Python runs handlers in at-fork hooks, where
+    an exception is swallowed, so the executor holds the signal until the worker is tracked."""
+    spec = slow_spec(tmp_path, trials=3, workers=2)
+    path = write_spec(tmp_path, spec)
+    events, seen = recorder()
+    _ARMED.append(signal.SIGTERM)
+    try:
+        with pytest.raises(InterruptedStudy) as stopped:
+            tunedag.run(tunedag.load_spec(path), events=events)
+    finally:
+        _ARMED.clear()
+    assert stopped.value.exit_code == 143
+    (trial,) = stored_trials(spec)  # the first fork was for trial 0; nothing after it started
+    assert (trial.number, trial.state, trial.attempt) == (0, TrialState.WAITING, 2)
+    assert [e["number"] for e in seen if e["event"] == "trial_requeued"] == [0]
 
 
 # -- slices -------------------------------------------------------------------------------------

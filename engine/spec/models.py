@@ -252,7 +252,8 @@ class FidelitySpec(Strict):
     """Train the pipeline's final model in increments and report after each, for pruning.
 
     Either a resource parameter of the final step (`param`, `min`, `max`, and `steps` or
-    `reduction_factor`), trained with `warm_start`, or `partial_fit: true` with `epochs`.
+    `reduction_factor`), trained with `warm_start`, or `partial_fit: true` with `epochs`
+    (reported after every epoch, or at the epochs `steps` or `reduction_factor` pick).
     """
 
     param: str | None = Field(
@@ -271,11 +272,13 @@ class FidelitySpec(Strict):
 
     @model_validator(mode="after")
     def _one_way(self) -> FidelitySpec:
-        resource = {"param": self.param, "min": self.min, "max": self.max, "steps": self.steps,
-                    "reduction_factor": self.reduction_factor}
+        if self.steps is not None and self.reduction_factor is not None:
+            message = (f"give either `steps` or `reduction_factor`, but got steps={self.steps} "
+                       f"and reduction_factor={self.reduction_factor:g}")
+            raise invalid(message, "reduction_factor")
         if self.partial_fit:
-            for key, value in resource.items():
-                if value is not None:
+            for key in ("param", "min", "max"):
+                if getattr(self, key) is not None:
                     raise invalid(f"`{key}` does not apply with `partial_fit: true`", key)
             if self.epochs is None:
                 raise invalid("`partial_fit: true` needs `epochs: N`", "partial_fit")
@@ -283,16 +286,12 @@ class FidelitySpec(Strict):
         if self.epochs is not None:
             raise invalid("`epochs` applies with `partial_fit: true` only", "epochs")
         for key in ("param", "min", "max"):
-            if resource[key] is None:
+            if getattr(self, key) is None:
                 raise invalid(f"missing required key {key!r} (or write `partial_fit: true`)")
         assert self.min is not None and self.max is not None
         if self.min >= self.max:
             message = f"`min` must be below `max`, but got min={self.min} and max={self.max}"
             raise invalid(message, "min")
-        if self.steps is not None and self.reduction_factor is not None:
-            message = (f"give either `steps` or `reduction_factor`, but got steps={self.steps} "
-                       f"and reduction_factor={self.reduction_factor:g}")
-            raise invalid(message, "reduction_factor")
         if self.steps is None and self.reduction_factor is None:
             raise invalid("give `steps: N` (evenly spaced levels) or `reduction_factor: F`")
         return self

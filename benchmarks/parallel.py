@@ -1,0 +1,439 @@
+"""Parallel throughput and memory: tunedag with 1 and 2 workers, Optuna and scikit-learn.
+
+Run from the repository root (Optuna comes with ``pip install -e '.[bench]'``)::
+
+    .venv/bin/python benchmarks/parallel.py            # 32 trials a run, about 2 minutes
+    .venv/bin/python benchmarks/parallel.py --quick    # 16 trials a run, under 90 s
+    .venv/bin/python benchmarks/parallel.py --check    # exit 1 when 2 workers < 1.8x 1 worker
+
+The work: an RBF SVC (StandardScaler + SVC) on scikit-learn's digits, the development rows
+of a 20% stratified test split, 5-fold stratified cross-validation scored by accuracy, over
+a grid of C x gamma (full: 8 x 4 = 32 configurations; quick: 4 x 4 = 16). Every tool runs
+exactly these configurations on exactly these rows and fold indices (taken from tunedag's
+own ``prepare``), once each:
+
+* tunedag: ``tunedag.run`` with the grid sampler over ``values:`` lists, SQLite storage in
+  a temporary folder, ``workers`` 1 (trials inline in the driver) and 2 (the local
+  executor's pool of two forked worker processes);
+* Optuna: ``optimize(n_jobs=1 | 2)`` with every configuration enqueued (``enqueue_trial``),
+  in-memory storage; the objective runs ``cross_val_score`` on the same folds. Optuna's
+  ``n_jobs`` runs trials in threads of one process;
+* scikit-learn: ``RandomizedSearchCV(n_jobs=1 | 2, refit=False)`` over the same lists: when
+  every distribution is a list it samples the grid without replacement, so ``n_iter`` = grid
+  size runs each configuration once. ``n_jobs=2`` runs (configuration, fold) fits in joblib's
+  loky worker processes.
+
+Each (tool, workers) run is a fresh Python process, so no run inherits another's imports or
+warm caches, and so its memory is its own. Throughput = configurations / search time, where
+the search time is what the tool spends running trials: tunedag from its ``study_started``
+event to the last trial's end (loading and splitting the data before, and the single refit
+on the test rows after, are left out); Optuna ``optimize``; scikit-learn ``fit``. Native
+thread pools are limited to one thread in every run (tunedag's executors do it for their
+workers; the benchmark does it for the Optuna and scikit-learn processes, and loky does it
+in its workers), so two workers on two cores never oversubscribe.
+
+Memory: while a run works, the parent samples every 50 ms the resident set of the run's
+process and all its children (RSS, summed), and the proportional set size (PSS: a page
+shared by k processes counts 1/k in each), and keeps the peaks. RSS counts the pages that
+forked workers share copy-on-write with the driver once per process; PSS counts them once,
+which is what the machine actually spends. Both are printed, 2 workers against 1.
+
+The machine is shared: the 1-minute load average is printed before and after each run, and
+``--wait-load L`` (default 1.5) waits (up to ``--wait-max`` seconds) until it is below L
+before each run. Timings taken under a higher load say so in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+FULL_C = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+QUICK_C = [1.0, 4.0, 16.0, 64.0]
+GAMMA = [0.002, 0.004, 0.008, 0.016]
+
+RUNS = [
+    ("tunedag", 1),
+    ("tunedag", 2),
+    ("optuna", 1),
+    ("optuna", 2),
+    ("sklearn", 1),
+    ("sklearn", 2),
+]
+GOAL = 1.8
+
+
+def spec_dict(folder: Path, cs: list[float]) -> dict[str, Any]:
+    return {
+        "name": "parallel-bench",
+        "seed": 0,
+        "data": {"source": "sklearn:digits"},
+        "split": {
+            "test": {"fraction": 0.2, "stratify": True},
+            "validation": {"method": "stratified_kfold", "folds": 5},
+        },
+        "pipeline": [
+            {"name": "scale", "estimator": "sklearn.preprocessing.StandardScaler"},
+            {"name": "model", "estimator": "sklearn.svm.SVC"},
+        ],
+        "space": {
+            "model__C": {"type": "float", "values": cs},
+            "model__gamma": {"type": "float", "values": GAMMA},
+        },
+        "objective": {"metric": "accuracy"},
+        "sampler": {"name": "grid"},
+        "budget": {"trials": len(cs) * len(GAMMA), "max_failed": 0},
+        "storage": f"sqlite:///{(folder / 'bench.sqlite').resolve()}",
+    }
+
+
+# -- one run, in a child process ---------------------------------------------------------------
+
+
+def child(tool: str, workers: int, folder: Path, cs: list[float]) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
+    import tunedag
+    from tunedag.prepare import prepare
+
+    threadpool_limits(1)
+    spec_path = folder / f"{tool}-{workers}.json"
+    spec_path.write_text(json.dumps(spec_dict(folder / f"{tool}-{workers}", cs)))
+    (folder / f"{tool}-{workers}").mkdir(exist_ok=True)
+    spec = tunedag.load_spec(spec_path)
+    configs = [{"model__C": c, "model__gamma": g} for c in cs for g in GAMMA]
+    if tool == "tunedag":
+        return run_tunedag(spec, workers, len(configs))
+    prepared = prepare(spec, spec_path.parent)
+    X, y, folds = prepared.dev.X, prepared.dev.y, prepared.folds
+    if tool == "optuna":
+        return run_optuna(X, y, folds, configs, workers)
+    return run_sklearn(X, y, folds, cs, workers, len(configs))
+
+
+def run_tunedag(spec: Any, workers: int, n: int) -> dict[str, Any]:
+    import tunedag
+    from tunedag.events import Events
+
+    stamps: dict[str, list[float]] = {"started": [], "ended": []}
+
+    def listen(event: dict[str, Any]) -> None:
+        if event["event"] == "study_started":
+            stamps["started"].append(time.perf_counter())
+        elif event["event"] in ("trial_completed", "trial_pruned", "trial_failed"):
+            stamps["ended"].append(time.perf_counter())
+
+    events = Events()
+    events.add(listen)
+    began = time.perf_counter()
+    result = tunedag.run(spec, workers=workers, events=events)
+    total = time.perf_counter() - began
+    search = max(stamps["ended"]) - stamps["started"][0]
+    return {
+        "trials": result.counts["complete"],
+        "search_s": search,
+        "total_s": total,
+        "best": result.best_value,
+        "expected": n,
+    }
+
+
+def pipeline() -> Any:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return Pipeline([("scale", StandardScaler()), ("model", SVC())])
+
+
+def run_optuna(
+    X: Any, y: Any, folds: Any, configs: list[dict[str, float]], workers: int
+) -> dict[str, Any]:
+    import optuna
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = pipeline()
+
+    def objective(trial: Any) -> float:
+        params = {
+            "model__C": trial.suggest_float("model__C", 0.1, 100.0, log=True),
+            "model__gamma": trial.suggest_float("model__gamma", 1e-4, 1.0, log=True),
+        }
+        model = clone(base).set_params(**params)
+        return float(cross_val_score(model, X, y, cv=folds, scoring="accuracy").mean())
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    for params in configs:
+        study.enqueue_trial(params)
+    began = time.perf_counter()
+    study.optimize(objective, n_trials=len(configs), n_jobs=workers)
+    search = time.perf_counter() - began
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    ran = sorted((t.params["model__C"], t.params["model__gamma"]) for t in done)
+    assert ran == sorted((c["model__C"], c["model__gamma"]) for c in configs), "not the grid"
+    return {
+        "trials": len(done),
+        "search_s": search,
+        "total_s": search,
+        "best": study.best_value,
+        "expected": len(configs),
+    }
+
+
+def run_sklearn(
+    X: Any, y: Any, folds: Any, cs: list[float], workers: int, n: int
+) -> dict[str, Any]:
+    from sklearn.model_selection import RandomizedSearchCV
+
+    search = RandomizedSearchCV(
+        pipeline(),
+        {"model__C": cs, "model__gamma": GAMMA},
+        n_iter=n,
+        cv=folds,
+        scoring="accuracy",
+        n_jobs=workers,
+        refit=False,
+        random_state=0,
+    )
+    began = time.perf_counter()
+    search.fit(X, y)
+    elapsed = time.perf_counter() - began
+    ran = {(p["model__C"], p["model__gamma"]) for p in search.cv_results_["params"]}
+    assert len(ran) == n, "not the grid"
+    return {
+        "trials": len(ran),
+        "search_s": elapsed,
+        "total_s": elapsed,
+        "best": float(max(search.cv_results_["mean_test_score"])),
+        "expected": n,
+    }
+
+
+# -- the parent: runs each child, samples its memory -------------------------------------------
+
+
+class MemorySampler:
+    """Peak RSS and PSS, summed over a process and all its descendants, every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_processes = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            pids = [self.pid, *descendants(self.pid)]
+            rss = pss = 0
+            for pid in pids:
+                rss_pss = memory_of(pid)
+                if rss_pss is not None:
+                    rss += rss_pss[0]
+                    pss += rss_pss[1]
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_processes = max(self.peak_processes, len(pids))
+            self.stop.wait(0.05)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except ImportError:
+        pass
+    except Exception:
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            found.append(kid)
+            todo.append(kid)
+    return found
+
+
+def memory_of(pid: int) -> tuple[int, int] | None:
+    """(RSS, PSS) in bytes from /proc/PID/smaps_rollup; None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            fields = dict(line.split(":", 1) for line in rollup if ":" in line)
+    except OSError:
+        return None
+    try:
+        rss = int(fields["Rss"].split()[0]) * 1024
+        pss = int(fields["Pss"].split()[0]) * 1024
+    except (KeyError, ValueError):
+        return None
+    return rss, pss
+
+
+def wait_for_quiet(limit: float, most: float) -> float:
+    waited_until = time.monotonic() + most
+    load = os.getloadavg()[0]
+    while load >= limit and time.monotonic() < waited_until:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return load
+
+
+def measure(tool: str, workers: int, folder: Path, quick: bool, args: Any) -> dict[str, Any]:
+    before = wait_for_quiet(args.wait_load, args.wait_max)
+    out = folder / f"{tool}-{workers}.out.json"
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        tool,
+        "--workers",
+        str(workers),
+        "--folder",
+        str(folder),
+        "--out",
+        str(out),
+    ] + (["--quick"] if quick else [])
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    sampler = MemorySampler(process.pid)
+    code = process.wait()
+    sampler.finish()
+    if code != 0:
+        raise SystemExit(f"{tool} with {workers} workers failed (exit {code})")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result.update(
+        tool=tool,
+        workers=workers,
+        load_before=before,
+        load_after=os.getloadavg()[0],
+        peak_rss_mb=sampler.peak_rss / 2**20,
+        peak_pss_mb=sampler.peak_pss / 2**20,
+        processes=sampler.peak_processes,
+    )
+    result["trials_per_s"] = result["trials"] / result["search_s"]
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    one = {r["tool"]: r["trials_per_s"] for r in results if r["workers"] == 1}
+    mem = {r["tool"]: r for r in results if r["workers"] == 1}
+    lines = [
+        "| tool | workers | trials | search s | trials/s | speedup vs 1 | peak RSS MB "
+        "(x vs 1) | peak PSS MB (x vs 1) | processes | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        base = mem[r["tool"]]
+        lines.append(
+            f"| {r['tool']} | {r['workers']} | {r['trials']} | {r['search_s']:.2f} | "
+            f"{r['trials_per_s']:.2f} | {r['trials_per_s'] / one[r['tool']]:.2f}x | "
+            f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x) | "
+            f"{r['peak_pss_mb']:.0f} ({r['peak_pss_mb'] / base['peak_pss_mb']:.2f}x) | "
+            f"{r['processes']} | {r['load_before']:.2f}/{r['load_after']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="16 trials a run, not 32")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit 1 when tunedag's 2-worker speedup is below {GOAL}x",
+    )
+    parser.add_argument(
+        "--wait-load",
+        type=float,
+        default=1.5,
+        help="wait until the 1-minute load average is below this",
+    )
+    parser.add_argument(
+        "--wait-max",
+        type=float,
+        default=0.0,
+        help="wait at most this many seconds for the load (default: no wait)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["tunedag", "optuna", "sklearn"],
+        action="append",
+        help="run only this tool (repeatable)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cs = QUICK_C if args.quick else FULL_C
+    if args.child:
+        result = child(args.child, args.workers, args.folder, cs)
+        args.out.write_text(json.dumps(result))
+        return 0
+
+    began = time.monotonic()
+    print(
+        f"{len(cs) * len(GAMMA)} configurations x 5 folds, SVC on digits; "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tunedag-parallel-") as folder:
+        for tool, workers in RUNS:
+            if args.only and tool not in args.only:
+                continue
+            result = measure(tool, workers, Path(folder), args.quick, args)
+            print(
+                f"  {tool:8} workers={workers}: {result['trials_per_s']:.2f} trials/s "
+                f"(load {result['load_before']:.2f})",
+                file=sys.stderr,
+            )
+            results.append(result)
+    print(table(results))
+    loads = [r["load_before"] for r in results] + [r["load_after"] for r in results]
+    if max(loads) >= args.wait_load:
+        print(
+            f"\nnote: measured under a 1-minute load average up to {max(loads):.2f} "
+            f"(>= {args.wait_load}); other processes shared the CPUs",
+            file=sys.stderr,
+        )
+    print(f"\n{time.monotonic() - began:.0f} s in all", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    speedup = {r["workers"]: r["trials_per_s"] for r in results if r["tool"] == "tunedag"}
+    if args.check and 1 in speedup and 2 in speedup and speedup[2] / speedup[1] < GOAL:
+        print(f"tunedag 2 workers: {speedup[2] / speedup[1]:.2f}x, below {GOAL}x", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
