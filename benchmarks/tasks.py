@@ -235,7 +235,7 @@ TASKS: list[Task] = [
         "accuracy",
         SearchSpace(
             {
-                "n_estimators": integer(2, 12),
+                "n_estimators": integer(2, 10),
                 "max_depth": integer(1, 10),
                 "max_features": real(0.05, 1.0),
                 "min_samples_split": integer(2, 30, log=True),
@@ -325,7 +325,7 @@ TASKS: list[Task] = [
         "accuracy",
         SearchSpace(
             {
-                "n_estimators": integer(2, 15),
+                "n_estimators": integer(2, 12),
                 "learning_rate": real(1e-3, 3.0, log=True),
                 "max_depth": integer(1, 4),
             }

@@ -44,6 +44,8 @@ from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
 from tunedag.space import Params
 from tunedag.storage import TrialState
 
+log = logging.getLogger("tunedag")
+
 #: How often the driver checks its connection to the scheduler while it waits.
 POLL_S = 1.0
 #: How long a run waits for the first worker of an external cluster to join.
@@ -97,9 +99,9 @@ class DaskExecutor(Executor):
         try:
             self.client = self._connect()
             self.client.subscribe_topic(self.topic, self._on_event)
-            if self.cluster is None:
-                self._wait_for_workers()
             self._scatter()
+            if self.cluster is None:
+                self._say_if_idle()
         except BaseException:
             self.close()
             raise
@@ -140,13 +142,27 @@ class DaskExecutor(Executor):
         try:
             self.client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError) as error:
+            where = self.address or "the local Dask cluster"
             raise ExecutorUnreachableError(
-                f"no Dask worker joined the scheduler at {self.address} within {timeout:g}s; "
-                "start one with `dask worker ADDRESS`. Safe to retry: the study resumes"
+                f"no Dask worker joined the scheduler at {where} within {timeout:g}s; start "
+                "one with `dask worker ADDRESS`. Safe to retry: the study resumes"
             ) from error
+
+    def _say_if_idle(self) -> None:
+        threads = sum(self.client.nthreads().values())
+        if threads > self.workers:
+            log.warning(
+                "the Dask cluster at %s has %d worker threads, but execution.workers is %d: "
+                "tunedag keeps only %d trials in flight (set --workers or execution.workers)",
+                self.address,
+                threads,
+                self.workers,
+                self.workers,
+            )
 
     def _scatter(self) -> None:
         """Ship the workload to every worker, once; tasks get the future, not the data."""
+        self._wait_for_workers()  # after a restart, the nanny may not have one back yet
         try:
             self.workload_future = self.client.scatter(self.workload, broadcast=True, hash=False)
         except (OSError, TimeoutError) as error:
@@ -296,8 +312,9 @@ class DaskExecutor(Executor):
             )
         finally:
             future.release()
-        outcome: TrialOutcome = result
-        return outcome
+        if not isinstance(result, TrialOutcome):  # abandoned on the worker
+            return self._lost(task, "its task was abandoned")
+        return result
 
     def _lost(self, task: _Task, why: str) -> TrialOutcome:
         return TrialOutcome(

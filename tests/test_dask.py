@@ -62,6 +62,7 @@ def trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with (tmp_path / f"{TRIAL_MODULE}.py").open("a", encoding="utf-8") as module:
         module.write(REPORTER_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, TRIAL_MODULE, raising=False)  # another test's copy
     paths = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))  # for `tunedag`, `dask worker`
     log = tmp_path / "starts.jsonl"
@@ -135,11 +136,13 @@ def test_a_scheduler_that_cannot_be_reached_exits_75(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, 1], ids=["two-workers", "its-only-worker"])
 def test_a_worker_of_the_executors_own_cluster_killed_mid_trial(
-    trials: Path, tmp_path: Path
+    trials: Path, tmp_path: Path, workers: int
 ) -> None:
+    """Killing the only worker also loses the scattered workload: it is scattered again."""
     budget, victim = 6, 2
-    spec_dict = sleepy_spec(tmp_path, budget, execution={"workers": 2, "executor": "dask"})
+    spec_dict = sleepy_spec(tmp_path, budget, execution={"workers": workers, "executor": "dask"})
     spec = tunedag.load_spec(write_spec(tmp_path, spec_dict))
     watcher, killed = kill_when_started(
         trials, victim, lambda pid: os.kill(pid, signal.SIGKILL), timeout=180

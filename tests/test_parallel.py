@@ -83,6 +83,7 @@ def trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``tdpar`` importable, ``$TDPAR_LOG`` set; returns the log's path."""
     install_trials(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, TRIAL_MODULE, raising=False)  # another test's copy
     log = tmp_path / "starts.jsonl"
     monkeypatch.setenv("TDPAR_LOG", str(log))
     monkeypatch.setenv("TDPAR_NAP", "0.3")
