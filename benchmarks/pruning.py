@@ -418,7 +418,7 @@ def report(rows: list[Row], seeds: list[int]) -> tuple[str, list[str]]:
             f"{'best CV':>8} | {'vs none':>8} | {'worst seed':>10} |"
         )
         lines.append(
-            f"|{'-' * 28}|{'-' * 12}:|{'-' * 7}:|{'-' * 10}:|{'-' * 9}:|{'-' * 9}:|{'-' * 11}:|"
+            f"|{'-' * 28}|{'-' * 11}:|{'-' * 7}:|{'-' * 10}:|{'-' * 9}:|{'-' * 9}:|{'-' * 11}:|"
         )
         saved_by: dict[str, float] = {}
         delta_by: dict[str, float] = {}
@@ -460,6 +460,15 @@ def report(rows: list[Row], seeds: list[int]) -> tuple[str, list[str]]:
     return "\n".join(lines), missed
 
 
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="1 seed x 20 trials")
@@ -491,16 +500,15 @@ def main() -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-    import sklearn
-
-    import tunedag
-
     wall = time.perf_counter() - started
+    cpu = time.process_time() + sum(os.times()[2:4])  # this process and its finished workers
+    versions = " ".join(
+        f"{name} {_version(name)}" for name in ("tunedag", "scikit-learn", "optuna")
+    )
     print(
-        f"tunedag {getattr(tunedag, '__version__', '')} scikit-learn {sklearn.__version__} "
-        f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
+        f"{versions} python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
         f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}; wall {wall:.0f}s with "
-        f"{args.jobs} studies at once"
+        f"{args.jobs} studies at once, CPU {cpu:.0f}s in all"
     )
     table, missed = report(rows, seeds)
     print(table)

@@ -17,5 +17,5 @@ def objective(context: Any) -> float:
 
 def optuna_objective(trial: Any) -> float:
     """The same near-zero work for Optuna: one suggested float, one arithmetic expression."""
-    x = trial.suggest_float("x", -10.0, 10.0)
+    x = float(trial.suggest_float("x", -10.0, 10.0))
     return (x - 2.0) ** 2

@@ -420,6 +420,7 @@ class SkoptGPSampler(Sampler):
             [x for x, c in zip(X, told_complete, strict=True) if c],
             [v for v, c in zip(y, told_complete, strict=True) if c],
         )
+        y = list(_transform_y(np.asarray(y, dtype=float), _Y_MODE))
         # noise="gaussian" tells skopt the kernel holds a WhiteKernel (fixed or fitted),
         # which it strips for predictions; optimizer=None keeps the hyperparameters given.
         gp = _GPR(kernel=kernel, optimizer=None, normalize_y=True, noise="gaussian")
@@ -477,7 +478,7 @@ class SkoptGPSampler(Sampler):
         if m < 2:
             return kernel
         Xt = np.asarray(self._space.transform(X[:m]), dtype=float)
-        yt = np.asarray(y[:m], dtype=float)
+        yt = _transform_y(np.asarray(y[:m], dtype=float), _Y_MODE)
         key = Xt.tobytes() + b"|" + yt.tobytes()
         theta = self._theta.get(key)
         if theta is None:
@@ -556,6 +557,22 @@ def _small_grid(space: SearchSpace) -> dict[str, Params] | None:
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
+
+
+import os
+
+_Y_MODE = os.environ.get("SKOPT_GP_Y", "standardize")
+
+
+def _transform_y(y: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "raw" or len(y) < 2:
+        return y
+    if mode == "copula":
+        from scipy.stats import norm, rankdata
+
+        return norm.ppf(rankdata(y) / (len(y) + 1))
+    std = float(np.std(y))
+    return (y - np.mean(y)) / (std if std > 0 else 1.0)
 
 
 def _key(params: dict[str, Any]) -> str:
