@@ -10,11 +10,14 @@ Tasks (each a tunedag spec with a ``fidelity:`` section, 3-fold stratified CV on
 development rows of a 20% stratified test split, random search):
 
 - ``gb``:  GradientBoostingClassifier on breast_cancer, roc_auc; ``n_estimators`` grown
-  3 -> 9 -> 27 -> 81 with warm start; learning rate, depth, subsample, min_samples_leaf.
-- ``mlp``: MLPClassifier on digits, accuracy; ``max_iter`` (epochs) 2 -> 6 -> 18 -> 54
+  2 -> 6 -> 18 -> 54 with warm start; learning rate, depth, subsample, min_samples_leaf.
+- ``mlp``: MLPClassifier on digits, accuracy; ``max_iter`` (epochs) 1 -> 3 -> 9 -> 27
   with warm start; width, alpha, initial learning rate, batch size.
 - ``sgd``: SGDClassifier on breast_cancer, roc_auc; ``partial_fit`` for 27 epochs,
-  reported after each; loss, penalty, alpha, learning-rate schedule, eta0.
+  reported at epochs 1, 3, 9, 27; loss, penalty, alpha, learning-rate schedule, eta0.
+
+The models are kept small so the full run stays near 5 minutes of CPU on 2 cores
+(``--quick``: about a minute); on a machine busy with other work it takes longer.
 
 For each task and seed, side by side:
 
