@@ -123,7 +123,7 @@ def _svc(p: Params) -> BaseEstimator:
                     kernel=p["kernel"],
                     degree=p.get("degree", 3),
                     coef0=p.get("coef0", 0.0),
-                    max_iter=3000,
+                    max_iter=1000,
                 ),
             ),
         ]
@@ -162,7 +162,7 @@ def _mlp(p: Params) -> BaseEstimator:
                     alpha=p["alpha"],
                     learning_rate_init=p["learning_rate_init"],
                     activation=p["activation"],
-                    max_iter=15,
+                    max_iter=8,
                     random_state=0,
                 ),
             ),
@@ -238,7 +238,7 @@ TASKS: list[Task] = [
         178,
         "neg_log_loss",
         space(
-            n_estimators=integer(2, 8),
+            n_estimators=integer(2, 6),
             max_depth=integer(1, 10),
             max_features=real(0.05, 1.0),
             min_samples_split=integer(2, 30, log=True),
@@ -252,7 +252,7 @@ TASKS: list[Task] = [
         240,
         "r2",
         space(
-            n_estimators=integer(2, 12),
+            n_estimators=integer(2, 10),
             learning_rate=real(1e-2, 1.0, log=True),
             max_depth=integer(1, 5),
             subsample=real(0.3, 1.0),
@@ -313,7 +313,7 @@ TASKS: list[Task] = [
         178,
         "neg_log_loss",
         space(
-            n_estimators=integer(2, 12),
+            n_estimators=integer(2, 10),
             learning_rate=real(1e-3, 3.0, log=True),
             max_depth=integer(1, 4),
         ),

@@ -65,4 +65,4 @@ def on_trial_error(error: str, study: Any, trial: TrialRecord) -> None:
 
 @hookspec
 def after_study(study: Any, result: Any) -> None:
-    """Called once a run ends, with its :class:`tunedag.study.StudyResult`."""
+    """Called once a run ends, with its :class:`tunedag.StudyResult`."""

@@ -3,8 +3,10 @@
 A trial reports intermediate values: the running mean of its fold scores after each fold,
 or a score after each training increment. After every report the engine calls
 ``prune(trial, step, history)``; ``True`` stops the trial, which is stored as pruned with
-its last value. ``history`` holds the study's other trials as stored at that moment, so
-with parallel workers a decision sees only what has been reported so far.
+its last value. ``history`` holds every trial of the study as the driver knows it at that
+moment, ``trial`` included (skip it by number), so with parallel workers a decision sees
+only what has been reported so far. A decision to stop after a trial's last fold or
+increment is ignored: stopping a finished trial saves nothing.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class PipelineWorkload:
             model.fit(take(self.X, train), self.y[train])
             score = float(self.scorer(model, take(self.X, validation), self.y[validation]))
             record.fold(score, time.perf_counter() - started)
-            if record.report(step, report):
+            pruned = record.report(step, report)
+            if pruned and step < len(self.folds) - 1:  # stopping after the last fold saves nothing
                 raise TrialPruned
         return record.mean()
 

@@ -110,6 +110,22 @@ def test_options_are_validated_and_described() -> None:
     assert SkoptGPSampler.Options.model_validate({"noise": 0.1}).noise == 0.1
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"acq_func": "gp_hedge", "acq_optimizer": "lbfgs", "n_points": 50},
+        {"acq_func": "LCB", "kappa": 3.0, "y_transform": "standardize"},
+        {"acq_func": "PI", "xi": 0.1, "noise": 0.05, "initial_point_generator": "halton"},
+    ],
+    ids=["gp_hedge-lbfgs", "lcb-standardize", "pi-fixed-noise-halton"],
+)
+def test_every_option_proposes_inside_the_space(options: dict[str, Any]) -> None:
+    sampler = make(**options)
+    history = history_of(sampler, 8)
+    proposals = sampler.ask(history, 2)
+    assert len(proposals) == 2 and all(MIXED_SPACE.contains(p) for p in proposals)
+
+
 # -- the space ------------------------------------------------------------------------------
 
 
@@ -153,6 +169,22 @@ def test_values_have_the_spec_types_and_lie_inside_the_space() -> None:
         for value in params.values():
             assert not isinstance(value, np.generic), params
     assert {type(p["odd"]) for p in proposals} > {str}
+
+
+def test_a_step_too_fine_to_enumerate_is_searched_as_continuous_and_snapped() -> None:
+    space = SearchSpace(
+        {
+            "f": FloatDimension(type="float", low=0.0, high=1.0, step=1e-6),
+            "i": IntDimension(type="int", low=0, high=10_000_000, step=7),
+        }
+    )
+    sampler = make(space, n_initial_points=3)
+    history = history_of(sampler, 7, lambda p: -abs(p["f"] - 0.3) - abs(p["i"] - 5e6) / 1e7)
+    for params in [t.params for t in history] + sampler.ask(history, 3):
+        assert type(params["i"]) is int and 0 <= params["i"] <= 10_000_000, params
+        assert type(params["f"]) is float and 0.0 <= params["f"] <= 1.0, params
+        assert params["i"] % 7 == 0
+        assert abs(params["f"] * 1e6 - round(params["f"] * 1e6)) < 1e-6
 
 
 def test_log_dimensions_are_log_scale_in_the_initial_phase() -> None:

@@ -1,0 +1,293 @@
+"""One run's search loop: ask the sampler, hand trials to the executor, store each outcome.
+
+Every state change is committed before the next step. Waiting trials (re-queued by an
+earlier stop) run before new ones, lowest number first; new trials come from the sampler
+in batches of the executor's free slots, so parallel workers stay busy and, in
+sequential mode, a resumed study proposes what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tunedag.errors import InterruptedStudy, PluginError, SpecError
+from tunedag.events import Events
+from tunedag.executor import Executor, TrialOutcome
+from tunedag.ledger import Ledger
+from tunedag.prepare import Prepared
+from tunedag.pruner import Pruner
+from tunedag.registry import Plugins, Provided
+from tunedag.sampler import Sampler
+from tunedag.space import Params, SearchSpace
+from tunedag.spec.models import Spec
+from tunedag.storage import Storage, TrialState
+
+#: A trial whose worker dies this many times is recorded as failed, not re-queued again.
+LOST_ATTEMPTS = 3
+
+
+class Interrupt:
+    """The signal that stopped the run, kept in case its exception was swallowed.
+
+    Python drops an exception raised where it cannot propagate (an at-fork hook, a
+    ``__del__``), so the loop also checks this between trials.
+    """
+
+    signum: int | None = None
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise InterruptedStudy(self.signum)
+
+
+@dataclass
+class StudyContext:
+    """What observer hooks receive as ``study``."""
+
+    name: str
+    spec: Spec
+    storage: Storage
+
+
+@dataclass
+class Limits:
+    """When this run stops asking for new trials."""
+
+    trials: int
+    new_trials: int | None
+    seconds: float
+    started: float
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() - self.started >= self.seconds
+
+
+class Search:
+    def __init__(
+        self,
+        context: StudyContext,
+        ledger: Ledger,
+        plugins: Plugins,
+        events: Events,
+        interrupt: Interrupt,
+        direction: str,
+    ) -> None:
+        self.context = context
+        self.spec = context.spec
+        self.name = context.name
+        self.storage = context.storage
+        self.ledger = ledger
+        self.plugins = plugins
+        self.events = events
+        self.interrupt = interrupt
+        self.direction = direction
+        self.space = SearchSpace(self.spec.space)
+        self.sampler_ref = plugins.get("sampler", self.spec.sampler.name)
+        self.pruner_ref = plugins.get("pruner", self.spec.pruner.name)
+        self.executor_ref = plugins.get("executor", self.spec.execution.executor)
+        self.exhausted = False
+        self.new_trials = 0
+
+    def run(self, prepared: Prepared, workers: int, limits: Limits) -> str | None:
+        """Run trials until a limit is reached; the reason the study finished, or None."""
+        self.sampler: Sampler = self._plugin_call(
+            self.sampler_ref,
+            "__init__",
+            lambda: self.sampler_ref.cls(  # type: ignore[call-arg]
+                self.space,
+                self._options(self.sampler_ref, self.spec.sampler.options),
+                seed=self.spec.seed,
+                direction=self.direction,
+            ),
+        )
+        self.pruner: Pruner = self._plugin_call(
+            self.pruner_ref,
+            "__init__",
+            lambda: self.pruner_ref.cls(  # type: ignore[call-arg]
+                self._options(self.pruner_ref, self.spec.pruner.options), direction=self.direction
+            ),
+        )
+        executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg,assignment]
+            workers=workers,
+            trial_timeout=self.spec.budget.trial_timeout,
+            address=self.spec.execution.address,
+        )
+        executor.start(prepared.workload, self._on_report)
+        try:
+            while True:
+                self.interrupt.check()
+                self._fill(executor, limits)
+                if not self.ledger.counts[TrialState.RUNNING]:
+                    break
+                for outcome in executor.wait():
+                    self._store(outcome)
+        except BaseException as error:
+            executor.close()
+            # every trial still running is this run's (a run starts by re-queueing strays),
+            # including one a signal caught between its storage commit and the ledger
+            for number in self.storage.requeue_running(self.name):
+                self.events.emit("trial_requeued", number=number, reason=type(error).__name__)
+            raise
+        executor.close()
+        return self._stop_reason(limits)
+
+    def _fill(self, executor: Executor, limits: Limits) -> None:
+        """Hand out waiting trials, then new proposals, while the executor has room."""
+        while executor.free_slots() > 0 and not self.too_many_failures():
+            if limits.out_of_time():
+                return
+            number = self.ledger.next_waiting()
+            if number is not None:
+                self._submit(executor, self.storage.start_trial(self.name, number))
+                continue
+            wanted = min(executor.free_slots(), limits.trials - len(self.ledger))
+            if limits.new_trials is not None:
+                wanted = min(wanted, limits.new_trials - self.new_trials)
+            if wanted <= 0:
+                return
+            proposals = self._ask(wanted)
+            if not proposals:
+                self.exhausted = True
+                return
+            for params in proposals:
+                self._submit(executor, self.storage.create_trial(self.name, params))
+            self.new_trials += len(proposals)
+
+    def _ask(self, n: int) -> list[Params]:
+        history = self.ledger.trials
+        proposals = self._plugin_call(self.sampler_ref, "ask", lambda: self.sampler.ask(history, n))
+        if not isinstance(proposals, list) or len(proposals) > n:
+            raise self._plugin_error(
+                self.sampler_ref,
+                "ask",
+                f"returned {proposals!r}, not a list of at most {n} configurations",
+            )
+        for params in proposals:
+            if not isinstance(params, dict) or not self.space.contains(params):
+                raise self._plugin_error(
+                    self.sampler_ref, "ask", f"proposed {params!r}, which is not in the space"
+                )
+        return proposals
+
+    def _submit(self, executor: Executor, trial: Any) -> None:
+        self.ledger.put(trial)
+        self.plugins.notify("before_trial", study=self.context, trial=trial)
+        self.events.emit(
+            "trial_started", number=trial.number, params=trial.params, attempt=trial.attempt
+        )
+        executor.submit(trial.number, trial.params)
+
+    def _on_report(self, number: int, step: int, value: float) -> bool:
+        """An intermediate value: kept in memory (stored with the outcome), then judged."""
+        trial = self.ledger[number]
+        trial.intermediate[step] = value
+        self.events.emit("trial_reported", number=number, step=step, value=value)
+        history = self.ledger.trials
+        decision = self._plugin_call(
+            self.pruner_ref, "prune", lambda: self.pruner.prune(trial, step, history)
+        )
+        return bool(decision)
+
+    def _store(self, outcome: TrialOutcome) -> None:
+        number = outcome.number
+        attempt = self.ledger[number].attempt
+        if outcome.lost and attempt >= LOST_ATTEMPTS:
+            # a worker that keeps dying (out of memory, a crash in native code) fails the
+            # trial rather than re-queueing it forever
+            outcome = replace(
+                outcome,
+                lost=False,
+                state=TrialState.FAILED,
+                error=(
+                    f"WorkerLost: its worker died on attempt {attempt}, the last one allowed; "
+                    f"{outcome.error}"
+                ),
+            )
+        if outcome.lost:
+            self.storage.requeue(self.name, number)
+            self.ledger.put(self.storage.get_trial(self.name, number))
+            self.events.emit("trial_requeued", number=number, reason=outcome.error)
+            return
+        trial = self.storage.finish_trial(
+            self.name,
+            number,
+            outcome.state,
+            value=outcome.value,
+            fold_values=outcome.fold_values,
+            intermediate=outcome.intermediate,
+            fold_durations=outcome.fold_durations,
+            duration_s=outcome.duration_s,
+            error=outcome.error,
+        )
+        self.ledger.put(trial)
+        if trial.state == TrialState.COMPLETE:
+            self.events.emit(
+                "trial_completed",
+                number=number,
+                params=trial.params,
+                value=trial.value,
+                fold_values=trial.fold_values,
+                duration_s=trial.duration_s,
+            )
+        elif trial.state == TrialState.PRUNED:
+            last = max(trial.intermediate) if trial.intermediate else None
+            self.events.emit(
+                "trial_pruned",
+                number=number,
+                params=trial.params,
+                step=last,
+                value=trial.value,
+                duration_s=trial.duration_s,
+            )
+        else:
+            reason = (trial.error or "").split("\n", 1)[0]
+            self.events.emit(
+                "trial_failed",
+                number=number,
+                params=trial.params,
+                reason=reason,
+                error=trial.error,
+                duration_s=trial.duration_s,
+            )
+            self.plugins.notify(
+                "on_trial_error", error=trial.error or "", study=self.context, trial=trial
+            )
+        self._plugin_call(self.sampler_ref, "tell", lambda: self.sampler.tell(trial))
+        self.plugins.notify("after_trial", study=self.context, trial=trial)
+
+    def too_many_failures(self) -> bool:
+        return self.ledger.failed > self.spec.budget.max_failed
+
+    def _stop_reason(self, limits: Limits) -> str | None:
+        if self.too_many_failures():
+            return "failed"
+        if self.ledger.pending:
+            return "time" if limits.out_of_time() else None
+        if len(self.ledger) >= limits.trials:
+            return "budget"
+        if self.exhausted:
+            return "exhausted"
+        return "time" if limits.out_of_time() else None
+
+    # -- plugin fault isolation ----------------------------------------------------------------
+
+    def _options(self, provided: Provided, options: dict[str, Any]) -> Any:
+        return provided.cls.Options.model_validate(options)
+
+    def _plugin_call(self, provided: Provided, method: str, call: Any) -> Any:
+        try:
+            return call()
+        except (InterruptedStudy, SpecError):
+            raise
+        except Exception as error:
+            raise self._plugin_error(
+                provided, method, f"raised {type(error).__name__}: {error}"
+            ) from error
+
+    def _plugin_error(self, provided: Provided, method: str, what: str) -> PluginError:
+        return PluginError(
+            f"{provided.kind} {provided.name!r} from {provided.provider} {what} in {method}(); "
+            "stored trials are kept and the study resumes once the plugin is fixed"
+        )
