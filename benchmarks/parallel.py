@@ -32,11 +32,13 @@ thread pools are limited to one thread in every run (tunedag's executors do it f
 workers; the benchmark does it for the Optuna and scikit-learn processes, and loky does it
 in its workers), so two workers on two cores never oversubscribe.
 
-Memory: while a run works, the parent samples every 50 ms the resident set of the run's
-process and all its children (RSS, summed), and the proportional set size (PSS: a page
-shared by k processes counts 1/k in each), and keeps the peaks. RSS counts the pages that
-forked workers share copy-on-write with the driver once per process; PSS counts them once,
-which is what the machine actually spends. Both are printed, 2 workers against 1.
+Memory: while a run works, the parent samples the resident set of the run's process and
+all its children (RSS, summed) every 50 ms, and their proportional set size (PSS: a page
+shared by k processes counts 1/k in each) every second, and keeps the peaks. RSS counts the
+pages that forked workers share copy-on-write with the driver once per process; PSS counts
+them once, which is what the machine actually spends. Both are printed, 2 workers against
+1. (PSS is read from ``smaps_rollup``, which costs the kernel milliseconds a read: sampled
+every 50 ms it would take half a core from the run it measures.)
 
 The machine is shared, so every run also measures how much CPU other processes took while
 it ran: the machine's busy CPU time (``/proc/stat``) less the run's own (its ``rusage``,
@@ -55,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -217,6 +220,10 @@ def run_sklearn(
     began = time.perf_counter()
     search.fit(X, y)
     elapsed = time.perf_counter() - began
+    # stop (and so reap) loky's workers, so that their CPU time counts as this run's own
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     ran = {(p["model__C"], p["model__gamma"]) for p in search.cv_results_["params"]}
     assert len(ran) == n, "not the grid"
     return {
@@ -232,7 +239,12 @@ def run_sklearn(
 
 
 class MemorySampler:
-    """Peak RSS and PSS, summed over a process and all its descendants, every 50 ms."""
+    """Peak RSS (every 50 ms) and PSS (every second), summed over a process and descendants.
+
+    PSS comes from ``/proc/PID/smaps_rollup``, which costs the kernel several milliseconds
+    a read for a process of this size: read every 50 ms for three processes it would take
+    half a core from the run it measures. RSS comes from the cheap ``/proc/PID/statm``.
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -244,17 +256,16 @@ class MemorySampler:
         self.thread.start()
 
     def run(self) -> None:
+        tick = 0
+        pids = [self.pid]
         while not self.stop.is_set():
-            pids = [self.pid, *descendants(self.pid)]
-            rss = pss = 0
-            for pid in pids:
-                rss_pss = memory_of(pid)
-                if rss_pss is not None:
-                    rss += rss_pss[0]
-                    pss += rss_pss[1]
-            self.peak_rss = max(self.peak_rss, rss)
-            self.peak_pss = max(self.peak_pss, pss)
-            self.peak_processes = max(self.peak_processes, len(pids))
+            if tick % 4 == 0:
+                pids = [self.pid, *descendants(self.pid)]
+                self.peak_processes = max(self.peak_processes, len(pids))
+            self.peak_rss = max(self.peak_rss, sum(rss_of(pid) for pid in pids))
+            if tick % 20 == 5:
+                self.peak_pss = max(self.peak_pss, sum(pss_of(pid) for pid in pids))
+            tick += 1
             self.stop.wait(0.05)
 
     def finish(self) -> None:
@@ -288,19 +299,28 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def memory_of(pid: int) -> tuple[int, int] | None:
-    """(RSS, PSS) in bytes from /proc/PID/smaps_rollup; None once the process is gone."""
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_of(pid: int) -> int:
+    """Resident bytes of ``pid`` (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def pss_of(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (0 once it is gone)."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            fields = dict(line.split(":", 1) for line in rollup if ":" in line)
-    except OSError:
-        return None
-    try:
-        rss = int(fields["Rss"].split()[0]) * 1024
-        pss = int(fields["Pss"].split()[0]) * 1024
-    except (KeyError, ValueError):
-        return None
-    return rss, pss
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
 
 
 def wait_for_quiet(limit: float, most: float) -> float:
@@ -360,6 +380,7 @@ def measure_once(tool: str, workers: int, folder: Path, quick: bool, args: Any) 
     ] + (["--quick"] if quick else [])
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     busy, began = busy_cpu_seconds(), time.monotonic()
+    mine = resource.getrusage(resource.RUSAGE_SELF)
     process = subprocess.Popen(command, cwd=REPO, env=env)
     sampler = MemorySampler(process.pid)
     _, status, usage = os.wait4(process.pid, 0)  # its CPU time includes its reaped workers
@@ -369,6 +390,8 @@ def measure_once(tool: str, workers: int, folder: Path, quick: bool, args: Any) 
     if code != 0:
         raise SystemExit(f"{tool} with {workers} workers failed (exit {code})")
     own = usage.ru_utime + usage.ru_stime
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    sampling = (after.ru_utime - mine.ru_utime) + (after.ru_stime - mine.ru_stime)
     result: dict[str, Any] = json.loads(out.read_text())
     result.update(
         tool=tool,
@@ -376,7 +399,8 @@ def measure_once(tool: str, workers: int, folder: Path, quick: bool, args: Any) 
         load_before=before,
         load_after=os.getloadavg()[0],
         own_cores=own / wall,
-        other_cores=max(0.0, busy - own) / wall,
+        other_cores=max(0.0, busy - own - sampling) / wall,
+        sampler_cores=sampling / wall,
         peak_rss_mb=sampler.peak_rss / 2**20,
         peak_pss_mb=sampler.peak_pss / 2**20,
         processes=sampler.peak_processes,
