@@ -62,14 +62,18 @@ class Prepared:
 
 def keep_columns(spec: Spec) -> list[str]:
     """Columns used to split rather than as features."""
-    columns = [spec.split.validation.groups, spec.split.test.order_by]
-    return [column for column in columns if column]
+    columns = [spec.split.validation.groups, spec.split.test.order_by, spec.split.test.groups]
+    return list(dict.fromkeys(column for column in columns if column))
 
 
 def prepare(spec: Spec, base_dir: Path) -> Prepared:
     data = load_dataset(spec.data, base_dir, keep_columns=keep_columns(spec))
     dev, test = split_test(
-        data, spec.split.test, spec.seed, base_dir=base_dir, data_spec=spec.data,
+        data,
+        spec.split.test,
+        spec.seed,
+        base_dir=base_dir,
+        data_spec=spec.data,
         keep_columns=keep_columns(spec),
     )
     folds = make_folds(dev, spec.split.validation, spec.seed, order_by=spec.split.test.order_by)
@@ -79,13 +83,15 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
 def spec_fingerprint(spec: Spec, prepared: Prepared) -> dict[str, str]:
     """The parts of a study that must not change under it, each hashed on its own."""
     return {
-        "space": _digest({
-            "space": {k: v.model_dump(mode="json") for k, v in spec.space.items()},
-            "pipeline": [s.model_dump(mode="json") for s in spec.pipeline or []],
-            "trial": spec.trial.model_dump(mode="json") if spec.trial else None,
-            # only when set, so studies without fidelity keep their stored fingerprint
-            **({"fidelity": spec.fidelity.model_dump(mode="json")} if spec.fidelity else {}),
-        }),
+        "space": _digest(
+            {
+                "space": {k: v.model_dump(mode="json") for k, v in spec.space.items()},
+                "pipeline": [s.model_dump(mode="json") for s in spec.pipeline or []],
+                "trial": spec.trial.model_dump(mode="json") if spec.trial else None,
+                # only when set, so studies without fidelity keep their stored fingerprint
+                **({"fidelity": spec.fidelity.model_dump(mode="json")} if spec.fidelity else {}),
+            }
+        ),
         "objective": _digest(spec.objective.model_dump(mode="json")),
         "data": _digest([prepared.dev.fingerprint, prepared.test.fingerprint]),
         "split": _digest({"split": spec.split.model_dump(mode="json"), "seed": spec.seed}),

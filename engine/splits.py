@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import (
     GroupKFold,
+    GroupShuffleSplit,
     KFold,
     StratifiedKFold,
     TimeSeriesSplit,
@@ -108,6 +109,8 @@ def split_test(
         order = _sort_order(_column(data, test.order_by, "split.test.order_by"))
         dev_rows, test_rows = order[: n - n_test], order[n - n_test :]
         return data.take(dev_rows), data.take(test_rows)
+    if test.groups is not None:
+        return _split_groups(data, test.groups, fraction, seed)
     rows = np.arange(n)
     stratify = None
     if test.stratify:
@@ -129,6 +132,19 @@ def split_test(
         )
     except ValueError as error:
         raise DataError(f"{data.name}: cannot split off the test set: {error}") from error
+    return data.take(np.sort(dev_rows)), data.take(np.sort(test_rows))
+
+
+def _split_groups(
+    data: Dataset, column: str, fraction: float, seed: int
+) -> tuple[Dataset, Dataset]:
+    """Hold out whole groups, so no group has rows on both sides of the test split."""
+    groups = _column(data, column, "split.test.groups")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=_random_state(seed))
+    try:
+        dev_rows, test_rows = next(splitter.split(np.zeros(len(data)), groups=groups))
+    except ValueError as error:
+        raise DataError(f"{data.name}: cannot split off test groups: {error}") from error
     return data.take(np.sort(dev_rows)), data.take(np.sort(test_rows))
 
 

@@ -197,3 +197,17 @@ def test_model_errors_name_their_key_outside_the_loader() -> None:
         FloatDimension(type="float", low=5.0, high=1.0)
     (error,) = raised.value.errors()
     assert error["type"] == "spec_invalid" and error["ctx"]["spec_loc"] == ("low",)
+
+
+def test_group_folds_with_a_mixing_test_split_are_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "groups.yaml"
+    source = (Path(__file__).resolve().parents[1] / "specs" / "groups.yaml").read_text()
+    spec.write_text(source.replace("{fraction: 0.2, groups: patient_id}", "{fraction: 0.2}"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "patients.csv").write_bytes(
+        (Path(__file__).resolve().parents[1] / "specs" / "data" / "patients.csv").read_bytes()
+    )
+    with pytest.raises(SpecError) as caught:
+        tunedag.load_spec(spec)
+    (problem,) = caught.value.problems
+    assert problem.path == "split.test.fraction" and "add `groups: patient_id`" in problem.message

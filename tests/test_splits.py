@@ -336,3 +336,15 @@ def test_split_fingerprint(tmp_path: Path) -> None:
     )
     assert split_fingerprint(dev2, test2, folds) != first
     assert split_fingerprint(test, dev, folds) != first
+
+
+def test_a_group_test_split_holds_out_whole_groups(tmp_path: Path) -> None:
+    data, spec = load_table(tmp_path, table(), "label", keep=("patient",))
+    test_spec = TestSplitSpec(fraction=0.25, groups="patient")
+    dev, test = split_test(data, test_spec, 3, base_dir=tmp_path, data_spec=spec)
+    dev_groups = set(dev.columns["patient"].tolist())
+    test_groups = set(test.columns["patient"].tolist())
+    assert test_groups and not dev_groups & test_groups
+    assert len(dev) + len(test) == len(data)
+    again, _ = split_test(data, test_spec, 3, base_dir=tmp_path, data_spec=spec)
+    assert row_ids(again) == row_ids(dev)

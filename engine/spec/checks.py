@@ -38,6 +38,7 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     yield from _check_objective(spec, pipeline)
     # A sampler can only judge a space whose conditions form a DAG of known parameters.
     yield from _check_plugins(spec, plugins, space_ok=not conditions)
+    yield from _check_group_leakage(spec)
     yield from _check_sources(spec, base_dir)
     if not spec.storage_url.startswith("sqlite:///"):
         message = f"unsupported storage {spec.storage_url!r}; write sqlite:///PATH"
@@ -141,12 +142,16 @@ def _check_fidelity(spec: Spec, pipeline: Any) -> Iterator[Finding]:
         message = f"{param!r} is not a parameter of the pipeline{hint}"
         yield ("fidelity", "param"), message, 65
     elif param.split("__", 1)[0] != final_name or param.count("__") != 1:
-        message = (f"{param!r} is not a parameter of the final step {final_name!r}; only the "
-                   "final model is trained in increments")
+        message = (
+            f"{param!r} is not a parameter of the final step {final_name!r}; only the "
+            "final model is trained in increments"
+        )
         yield ("fidelity", "param"), message, 65
     elif "warm_start" not in final.get_params(deep=False):
-        message = (f"{kind} has no warm_start, so {param!r} cannot grow in increments (write "
-                   "`partial_fit: true` for an estimator with partial_fit)")
+        message = (
+            f"{kind} has no warm_start, so {param!r} cannot grow in increments (write "
+            "`partial_fit: true` for an estimator with partial_fit)"
+        )
         yield ("fidelity", "param"), message, 65
     if param in spec.space:
         message = f"{param!r} is the fidelity resource, set by the schedule; remove it from space"
@@ -236,6 +241,17 @@ def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Itera
         if kind == "sampler" and space_ok:
             for message in provided.cls.check_space(SearchSpace(spec.space)):  # type: ignore[attr-defined]
                 yield ("sampler", "name"), message, 65
+
+
+def _check_group_leakage(spec: Spec) -> Iterator[Finding]:
+    """Folds that keep groups apart are worth little if the test split mixes them."""
+    validation, test = spec.split.validation, spec.split.test
+    if validation.method == "group_kfold" and test.fraction is not None and not test.groups:
+        message = (
+            f"the validation folds keep `{validation.groups}` groups apart, but this test split "
+            f"would put rows of one group on both sides; add `groups: {validation.groups}`"
+        )
+        yield ("split", "test", "fraction"), message, 65
 
 
 def _check_sources(spec: Spec, base_dir: Path) -> Iterator[Finding]:

@@ -86,6 +86,7 @@ class TestSplitSpec(Strict):
     fraction: float | None = Field(None, gt=0, lt=1)
     stratify: bool = False
     order_by: str | None = Field(None, description="hold out the latest rows by this column")
+    groups: str | None = Field(None, description="hold out whole groups of this column")
     source: str | None = Field(None, pattern=r"^(csv|parquet):.+$")
 
     @model_validator(mode="after")
@@ -93,11 +94,11 @@ class TestSplitSpec(Strict):
         if (self.fraction is None) == (self.source is None):
             at = ("source",) if self.source is not None else ()
             raise invalid("give either `fraction` or `source` (a separate test file)", *at)
-        if self.source is not None and (self.stratify or self.order_by):
-            key = "stratify" if self.stratify else "order_by"
-            raise invalid("`stratify` and `order_by` apply to a `fraction` split only", key)
-        if self.stratify and self.order_by:
-            raise invalid("`stratify` and `order_by` exclude each other", "order_by")
+        ways = [key for key in ("stratify", "order_by", "groups") if getattr(self, key)]
+        if self.source is not None and ways:
+            raise invalid(f"`{ways[0]}` applies to a `fraction` split only", ways[0])
+        if len(ways) > 1:
+            raise invalid(f"`{ways[0]}` and `{ways[1]}` exclude each other", ways[1])
         return self
 
 
@@ -273,8 +274,10 @@ class FidelitySpec(Strict):
     @model_validator(mode="after")
     def _one_way(self) -> FidelitySpec:
         if self.steps is not None and self.reduction_factor is not None:
-            message = (f"give either `steps` or `reduction_factor`, but got steps={self.steps} "
-                       f"and reduction_factor={self.reduction_factor:g}")
+            message = (
+                f"give either `steps` or `reduction_factor`, but got steps={self.steps} "
+                f"and reduction_factor={self.reduction_factor:g}"
+            )
             raise invalid(message, "reduction_factor")
         if self.partial_fit:
             for key in ("param", "min", "max"):
