@@ -29,12 +29,12 @@ from tunedag.hookspecs import hookimpl, hookspec
 from tunedag.plugin import PluginOptions
 from tunedag.pruner import Pruner
 from tunedag.registry import make_plugins
+from tunedag.result import StudyResult
 from tunedag.sampler import Sampler
 from tunedag.space import SearchSpace
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import load_spec
 from tunedag.storage import TrialRecord, TrialState
-from tunedag.result import StudyResult
 from tunedag.study import run, status
 
 __all__ = [

@@ -18,8 +18,8 @@ from tunedag.registry import make_plugins
 from tunedag.result import StudyResult
 from tunedag.schema import spec_schema
 from tunedag.spec.validate import load_spec
-from tunedag.study import run as run_study
 from tunedag.study import direction_of
+from tunedag.study import run as run_study
 from tunedag.study import status as study_status
 
 F = TypeVar("F", bound=Callable[..., Any])

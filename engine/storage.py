@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+
 from tunedag.errors import StorageBusyError, StorageError
 
 __all__ = [

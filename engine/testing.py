@@ -28,36 +28,46 @@ from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import CategoricalDimension, FloatDimension, IntDimension
 from tunedag.storage import TrialRecord, TrialState
 
-MIXED_SPACE = SearchSpace({
-    "model__C": FloatDimension(type="float", low=1e-4, high=1e2, log=True),
-    "model__alpha": FloatDimension(type="float", low=-1.0, high=1.0),
-    "model__depth": IntDimension(type="int", low=1, high=12),
-    "model__width": IntDimension(type="int", low=2, high=512, log=True),
-    "model__kernel": CategoricalDimension(type="categorical", choices=["rbf", "poly", "linear"]),
-    "model__degree": IntDimension(type="int", low=2, high=5, when={"model__kernel": "poly"}),
-    "model__coef0": FloatDimension(type="float", low=0.0, high=1.0,
-                                   when={"model__kernel": ["poly", "rbf"]}),
-})
+MIXED_SPACE = SearchSpace(
+    {
+        "model__C": FloatDimension(type="float", low=1e-4, high=1e2, log=True),
+        "model__alpha": FloatDimension(type="float", low=-1.0, high=1.0),
+        "model__depth": IntDimension(type="int", low=1, high=12),
+        "model__width": IntDimension(type="int", low=2, high=512, log=True),
+        "model__kernel": CategoricalDimension(
+            type="categorical", choices=["rbf", "poly", "linear"]
+        ),
+        "model__degree": IntDimension(type="int", low=2, high=5, when={"model__kernel": "poly"}),
+        "model__coef0": FloatDimension(
+            type="float", low=0.0, high=1.0, when={"model__kernel": ["poly", "rbf"]}
+        ),
+    }
+)
 
 
 #: MIXED_SPACE made finite, for samplers that need a grid.
-FINITE_SPACE = SearchSpace({
-    "model__C": FloatDimension(type="float", low=1e-4, high=1e2, log=True, grid_points=13),
-    "model__alpha": FloatDimension(type="float", low=-1.0, high=1.0, step=0.5),
-    "model__depth": IntDimension(type="int", low=1, high=12, step=3),
-    "model__width": IntDimension(type="int", low=2, high=512, log=True, grid_points=4),
-    "model__kernel": CategoricalDimension(type="categorical", choices=["rbf", "poly", "linear"]),
-    "model__degree": IntDimension(type="int", low=2, high=5, when={"model__kernel": "poly"}),
-    "model__coef0": FloatDimension(type="float", values=[0.0, 1.0],
-                                   when={"model__kernel": ["poly", "rbf"]}),
-})
+FINITE_SPACE = SearchSpace(
+    {
+        "model__C": FloatDimension(type="float", low=1e-4, high=1e2, log=True, grid_points=13),
+        "model__alpha": FloatDimension(type="float", low=-1.0, high=1.0, step=0.5),
+        "model__depth": IntDimension(type="int", low=1, high=12, step=3),
+        "model__width": IntDimension(type="int", low=2, high=512, log=True, grid_points=4),
+        "model__kernel": CategoricalDimension(
+            type="categorical", choices=["rbf", "poly", "linear"]
+        ),
+        "model__degree": IntDimension(type="int", low=2, high=5, when={"model__kernel": "poly"}),
+        "model__coef0": FloatDimension(
+            type="float", values=[0.0, 1.0], when={"model__kernel": ["poly", "rbf"]}
+        ),
+    }
+)
 
 
 def toy_objective(params: Params) -> float:
     """A smooth, deterministic objective over MIXED_SPACE, best near C=1, alpha=0.3."""
     value = -((math.log10(params["model__C"])) ** 2) - (params["model__alpha"] - 0.3) ** 2
     value -= 0.01 * abs(params["model__depth"] - 6)
-    return value + (0.1 if params["model__kernel"] == "rbf" else 0.0)
+    return float(value + (0.1 if params["model__kernel"] == "rbf" else 0.0))
 
 
 def history_of(
@@ -69,8 +79,12 @@ def history_of(
         proposals = sampler.ask(history, 1)
         if not proposals:
             break
-        trial = TrialRecord(number=len(history), state=TrialState.COMPLETE,
-                            params=proposals[0], value=objective(proposals[0]))
+        trial = TrialRecord(
+            number=len(history),
+            state=TrialState.COMPLETE,
+            params=proposals[0],
+            value=objective(proposals[0]),
+        )
         sampler.tell(trial)
         history.append(trial)
     return history
@@ -118,8 +132,7 @@ class SamplerContract:
                 elif isinstance(dimension, FloatDimension):
                     assert type(value) is float, (name, value)
 
-    def test_log_dimensions_are_sampled_on_a_log_scale(self, make: Callable[..., Sampler]
-                                                       ) -> None:
+    def test_log_dimensions_are_sampled_on_a_log_scale(self, make: Callable[..., Sampler]) -> None:
         values = [p["model__C"] for p in make().ask([], 40)]
         below_geometric_middle = sum(1 for v in values if v < 1e-1) / len(values)
         # uniform sampling on [1e-4, 1e2] would put 0.1% of the values below 0.1
@@ -148,9 +161,7 @@ class SamplerContract:
         second = make(seed=7).ask(copy.deepcopy(history), 4)
         assert first == second
 
-    def test_a_different_seed_gives_different_proposals(
-        self, make: Callable[..., Sampler]
-    ) -> None:
+    def test_a_different_seed_gives_different_proposals(self, make: Callable[..., Sampler]) -> None:
         assert make(seed=1).ask([], 4) != make(seed=2).ask([], 4)
 
     def test_failed_and_pruned_trials_in_the_history_are_tolerated(
@@ -160,8 +171,9 @@ class SamplerContract:
         history = history_of(sampler, 6)
         history[1].state, history[1].value, history[1].error = TrialState.FAILED, None, "boom"
         history[2].state, history[2].intermediate = TrialState.PRUNED, {0: -5.0}
-        history.append(TrialRecord(number=len(history), state=TrialState.RUNNING,
-                                   params=history[3].params))
+        history.append(
+            TrialRecord(number=len(history), state=TrialState.RUNNING, params=history[3].params)
+        )
         for params in sampler.ask(history, 3):
             assert self.space.contains(params)
 
@@ -179,14 +191,20 @@ class PrunerContract:
 
     @pytest.fixture
     def pruner(self, pruner_class: type[Pruner], pruner_options: dict[str, Any]) -> Pruner:
-        return pruner_class(pruner_class.Options.model_validate(pruner_options),
-                            direction="maximize")
+        return pruner_class(
+            pruner_class.Options.model_validate(pruner_options), direction="maximize"
+        )
 
     @staticmethod
     def study(curves: Sequence[Sequence[float]]) -> list[TrialRecord]:
         return [
-            TrialRecord(number=i, state=TrialState.COMPLETE, params={"x": i},
-                        value=curve[-1], intermediate=dict(enumerate(curve)))
+            TrialRecord(
+                number=i,
+                state=TrialState.COMPLETE,
+                params={"x": i},
+                value=curve[-1],
+                intermediate=dict(enumerate(curve)),
+            )
             for i, curve in enumerate(curves)
         ]
 
@@ -195,13 +213,14 @@ class PrunerContract:
         assert pruner_class.Options.model_config.get("extra") == "forbid"
 
     def test_a_first_trial_is_judged_without_error(self, pruner: Pruner) -> None:
-        trial = TrialRecord(number=0, state=TrialState.RUNNING, params={}, intermediate={0: .5})
+        trial = TrialRecord(number=0, state=TrialState.RUNNING, params={}, intermediate={0: 0.5})
         assert pruner.prune(trial, 0, []) in (True, False)
 
     def test_decisions_are_deterministic_and_change_nothing(self, pruner: Pruner) -> None:
         history = self.study([[0.5 + 0.01 * i + 0.05 * s for s in range(5)] for i in range(12)])
-        trial = TrialRecord(number=12, state=TrialState.RUNNING, params={},
-                            intermediate={0: 0.1, 1: 0.12, 2: 0.13})
+        trial = TrialRecord(
+            number=12, state=TrialState.RUNNING, params={}, intermediate={0: 0.1, 1: 0.12, 2: 0.13}
+        )
         before = copy.deepcopy((trial, history))
         decisions = [pruner.prune(trial, 2, history) for _ in range(3)]
         assert len(set(decisions)) == 1 and isinstance(decisions[0], bool)

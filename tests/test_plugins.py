@@ -39,12 +39,12 @@ storage: sqlite:///{storage}
 """
 
 
-def write_spec(tmp_path: Path, sampler: str = "random", options: str = "{}", trials: int = 6
-               ) -> Path:
+def write_spec(
+    tmp_path: Path, sampler: str = "random", options: str = "{}", trials: int = 6
+) -> Path:
     path = tmp_path / "spec.yaml"
     storage = tmp_path / "study.sqlite"
-    path.write_text(SPEC.format(sampler=sampler, options=options, trials=trials,
-                                storage=storage))
+    path.write_text(SPEC.format(sampler=sampler, options=options, trials=trials, storage=storage))
     return path
 
 
@@ -101,7 +101,7 @@ def test_registering_a_non_sampler_is_refused() -> None:
         def register_samplers(self, register: Any) -> None:
             register(dict)
 
-    with pytest.raises(PluginError, match="not a subclass of tunedag.Sampler"):
+    with pytest.raises(PluginError, match=r"not a subclass of tunedag\.Sampler"):
         make_plugins([Wrong()], autoload=False)
 
 
@@ -180,18 +180,29 @@ def test_plugins_command_lists_providers_as_json() -> None:
 @pytest.mark.slow
 def test_the_example_plugin_installs_with_pip_and_runs_through_the_cli(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-         str(ROOT / "examples" / "tunedag-halton")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            str(ROOT / "examples" / "tunedag-halton"),
+        ],
         check=True,
     )
     tunedag_command = str(Path(sys.executable).with_name("tunedag"))
-    listed = subprocess.run([tunedag_command, "plugins"], capture_output=True, text=True,
-                            check=True)
-    assert any(line.split()[:2] == ["sampler", "halton"] and "tunedag-halton" in line
-               for line in listed.stdout.splitlines())
+    listed = subprocess.run(
+        [tunedag_command, "plugins"], capture_output=True, text=True, check=True
+    )
+    assert any(
+        line.split()[:2] == ["sampler", "halton"] and "tunedag-halton" in line
+        for line in listed.stdout.splitlines()
+    )
     spec = write_spec(tmp_path, sampler="halton", options="{scramble: true}")
-    ran = subprocess.run([tunedag_command, "run", str(spec), "--json"], capture_output=True,
-                         text=True, cwd=tmp_path)
+    ran = subprocess.run(
+        [tunedag_command, "run", str(spec), "--json"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert ran.returncode == 0, ran.stderr
     events = [json.loads(line) for line in ran.stdout.splitlines()]
     assert events[-1]["event"] == "test_evaluated"

@@ -128,7 +128,7 @@ class ValidationSpec(Strict):
 
 class SplitSpec(Strict):
     test: TestSplitSpec
-    validation: ValidationSpec = Field(default_factory=ValidationSpec)  # type: ignore[arg-type]
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
 
 
 class StepSpec(Strict):
@@ -316,8 +316,8 @@ class Spec(Strict):
     objective: ObjectiveSpec
     sampler: PluginRef = Field(default_factory=lambda: PluginRef(name="random"))
     pruner: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
-    budget: BudgetSpec = Field(default_factory=BudgetSpec)  # type: ignore[arg-type]
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)  # type: ignore[arg-type]
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     storage: str | None = Field(None, description="default sqlite:///.tunedag/NAME.sqlite")
     allow_imports: list[str] = Field(
         default_factory=list, description="module prefixes whose estimators may be used"
