@@ -45,9 +45,11 @@ it ran: the machine's busy CPU time (``/proc/stat``) less the run's own (its ``r
 which includes its reaped worker processes), divided by the run's wall time, in cores. A
 run during which others used more than ``--max-other`` cores (default 0.2) is run again,
 up to ``--retries`` times (default 2), and the least disturbed attempt is kept. The table
-prints that figure and the 1-minute load average before the run; ``--wait-load L --wait-max
-S`` waits up to S seconds before each run for the load average to drop below L (the load
-average after a run is no guide: a 2-worker run itself lifts it towards 2). ``--repeat K``
+prints that figure and the 1-minute load average before the run. ``--wait-load L --wait-max
+S`` waits up to S seconds before each run (and each rerun) until the CPUs have been idle for
+2 s and the load average is below L (default 1.5); the default ``--wait-max 0`` does not
+wait. (A 2-worker run itself lifts the load average towards 2, so the next run may wait
+for it to decay.) ``--repeat K``
 runs every (tool, workers) pair K times, interleaved, and reports the run with the median
 throughput (the lower middle one for even K).
 """
@@ -324,12 +326,18 @@ def pss_of(pid: int) -> int:
 
 
 def wait_for_quiet(limit: float, most: float) -> float:
-    waited_until = time.monotonic() + most
-    load = os.getloadavg()[0]
-    while load >= limit and time.monotonic() < waited_until:
-        time.sleep(5)
-        load = os.getloadavg()[0]
-    return load
+    """Wait (at most ``most`` s) for a load average below ``limit`` and 2 s of idle CPUs.
+
+    Returns the 1-minute load average when it stopped waiting.
+    """
+    give_up = time.monotonic() + most
+    while time.monotonic() < give_up:
+        busy = busy_cpu_seconds()
+        time.sleep(2)
+        idle = (busy_cpu_seconds() - busy) / 2 < 0.1
+        if idle and os.getloadavg()[0] < limit:
+            break
+    return os.getloadavg()[0]
 
 
 def busy_cpu_seconds() -> float:

@@ -2,7 +2,7 @@
 
 Run from the repository root (optuna comes with ``pip install -e '.[bench]'``)::
 
-    .venv/bin/python benchmarks/samplers.py --quick   # smoke run: 2 seeds, budgets 15 and 30
+    .venv/bin/python benchmarks/samplers.py --quick   # smoke run (~1 min): 1 seed, budgets 15, 30
     .venv/bin/python benchmarks/samplers.py           # full run: 5 seeds, budgets 30 and 60
     .venv/bin/python benchmarks/samplers.py --json /tmp/samplers.json   # also save raw data
 
@@ -13,7 +13,9 @@ Options: ``--seeds N``, ``--tasks SUBSTRING ...``, ``--methods NAME ...``,
     dataset pairs (SVC, random forest, gradient boosting, MLP, kNN, elastic net, decision
     tree, AdaBoost on breast_cancer, wine, diabetes, digits, iris). The objective of a
     task is the mean 3-fold CV score (higher is better) of a small model with fixed seeds,
-    on a fixed subset with fixed folds, so it is deterministic and cheap. Every method gets
+    on a fixed subset with fixed folds, so it is deterministic and cheap (the metrics are
+    computed with numpy, equal to scikit-learn's scorers: ``python benchmarks/tasks.py``
+    checks that; the scorers' own validation cost as much as the fits). Every method gets
     the same tasks, the same seeds and the same budget, and is driven the same way: an
     in-process ask/tell loop, one trial at a time, that calls the same objective (nothing
     is cached across methods except the data and its folds):
@@ -26,12 +28,12 @@ Options: ``--seeds N``, ``--tasks SUBSTRING ...``, ``--methods NAME ...``,
       defaults and the seed.
     * ``gp_minimize``: scikit-optimize's own loop, ``gp_minimize(func, dimensions,
       n_calls=budget, random_state=seed)`` over the flat space (inactive parameters are
-      dropped before the objective sees them). Its defaults cost ~1 s of CPU a call on a
-      4-d space at 60 observations (3 L-BFGS fits of the GP, L-BFGS acquisition from 10,000
-      points), about 30x skopt-gp, which alone would take the full run past an hour; it
-      runs with ``acq_optimizer="sampling"``, ``n_points=1000`` and its default GP kernel
-      fitted from one start (``n_restarts_optimizer=0``), everything else at its defaults
-      (``gp_hedge``, 10 random initial points, gaussian noise).
+      dropped before the objective sees them). Its defaults (three L-BFGS fits of the GP a
+      call, L-BFGS acquisition from 10,000 points) took 0.5-1 s of CPU a call here at 30-60
+      observations, 15-30x skopt-gp: 40 runs of 60 calls would take the full run far past
+      its 10 minutes. It runs with ``acq_optimizer="sampling"``, ``n_points=500`` and its
+      default GP kernel fitted from one start (``n_restarts_optimizer=0``), everything else
+      at its defaults (``gp_hedge``, 10 random initial points, gaussian noise).
 
     A run of budget 60 gives the budget-30 result too (its first 30 trials): no sampler
     knows its budget. Per task and sampler the table shows the mean (over seeds) best CV
@@ -45,7 +47,7 @@ Options: ``--seeds N``, ``--tasks SUBSTRING ...``, ``--methods NAME ...``,
 (b) Ask latency on a 4-d mixed space (log float, float, 3-way categorical, int): skopt-gp
     with default options, given 10, 100 and 200 completed random trials and then asked
     sequentially as a study grows (median of the asks; each refits the GP, and the kernel's
-    hyperparameters every 5th observation), once from a fresh sampler (a resumed study:
+    hyperparameters on every 5th observation past 30), once from a fresh sampler (a resumed study:
     the hyperparameters are fitted on that ask), and scikit-optimize's defaults
     (``Optimizer(dims)``, tell all points, ask) for reference.
 
@@ -265,7 +267,7 @@ def run_gp_minimize(task: Task, seed: int, budget: int, objective: Objective) ->
             n_calls=budget,
             random_state=seed,
             acq_optimizer="sampling",
-            n_points=1000,
+            n_points=500,
         )
     return run
 
@@ -490,7 +492,7 @@ def measure_latency(sizes: list[int], asks: int, reference_reps: int) -> dict[st
             dims = skopt_dimensions(LATENCY_SPACE)
             points = [skopt_point(LATENCY_SPACE, t.params) for t in history[:size]]
             losses = [-(t.value or 0.0) for t in history[:size]]
-            for rep in range(reference_reps):
+            for rep in range(reference_reps if size <= 100 else 1):
                 started = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -605,8 +607,8 @@ def speed_probe() -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, budgets 15 and 30")
-    parser.add_argument("--seeds", type=int, help="number of seeds (default 5, quick 2)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, budgets 15 and 30")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default 5, quick 1)")
     parser.add_argument("--tasks", nargs="*", help="only tasks whose name contains one of these")
     parser.add_argument("--methods", nargs="*", choices=METHODS, help="only these methods")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency part")
@@ -615,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     budgets = (15, 30) if args.quick else (30, 60)
-    seeds = list(range(args.seeds or (2 if args.quick else 5)))
+    seeds = list(range(args.seeds or (1 if args.quick else 5)))
     tasks = [t for t in TASKS if not args.tasks or any(s in t.name for s in args.tasks)]
     methods = args.methods or METHODS
     if "random" not in methods:

@@ -280,7 +280,7 @@ TASKS: list[Task] = [
         178,
         "neg_log_loss",
         space(
-            n_estimators=integer(2, 5),
+            n_estimators=integer(2, 4),
             max_depth=integer(1, 10),
             max_features=real(0.05, 1.0),
             min_samples_split=integer(2, 30, log=True),
@@ -355,7 +355,7 @@ TASKS: list[Task] = [
         178,
         "neg_log_loss",
         space(
-            n_estimators=integer(2, 6),
+            n_estimators=integer(2, 5),
             learning_rate=real(1e-3, 3.0, log=True),
             max_depth=integer(1, 4),
         ),

@@ -148,10 +148,11 @@ class SearchSpace:
         assert dim.low is not None and dim.high is not None
         if isinstance(dim, IntDimension) and not isinstance(value, int | np.integer):
             return False
+        inside = dim.low - 1e-9 <= value <= dim.high + 1e-9
         if dim.step is not None:
-            axis = self.finite_values(name) or []
-            return any(math.isclose(value, point, rel_tol=1e-9, abs_tol=1e-12) for point in axis)
-        return bool(dim.low <= value <= dim.high)
+            steps = (value - dim.low) / dim.step
+            return bool(inside and math.isclose(steps, round(steps), abs_tol=1e-6))
+        return bool(inside)
 
     def fingerprint(self) -> str:
         payload = {name: dim.model_dump(mode="json") for name, dim in self.dimensions.items()}

@@ -114,10 +114,10 @@ def test_options_are_validated_and_described() -> None:
     "options",
     [
         {"acq_func": "gp_hedge", "acq_optimizer": "lbfgs", "n_points": 50},
-        {"acq_func": "LCB", "kappa": 3.0, "y_transform": "standardize"},
+        {"acq_func": "LCB", "kappa": 3.0, "y_transform": "copula"},
         {"acq_func": "PI", "xi": 0.1, "noise": 0.05, "initial_point_generator": "halton"},
     ],
-    ids=["gp_hedge-lbfgs", "lcb-standardize", "pi-fixed-noise-halton"],
+    ids=["gp_hedge-lbfgs", "lcb-copula", "pi-fixed-noise-halton"],
 )
 def test_every_option_proposes_inside_the_space(options: dict[str, Any]) -> None:
     sampler = make(**options)
