@@ -139,7 +139,3 @@ def build_pipeline(steps: Sequence[StepSpec], allow: Sequence[str] = ()) -> Pipe
     return Pipeline(
         [(step.name, build_estimator(step.estimator, step.params, allow)) for step in steps]
     )
-
-
-def is_estimator(obj: Any) -> bool:
-    return isinstance(obj, BaseEstimator) or hasattr(obj, "get_params")

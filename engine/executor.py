@@ -20,6 +20,17 @@ from tunedag.storage import TrialState
 
 Reporter = Callable[[int, int, float], bool]
 
+#: Read when a native library initialises its thread pool, so that libraries first loaded
+#: inside a worker start single-threaded too (threadpool_limits covers those already loaded).
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
 
 @dataclass
 class TrialOutcome:

@@ -40,7 +40,7 @@ from typing import Any
 
 from tunedag import hookimpl
 from tunedag.errors import ExecutorUnreachableError, UnknownNameError
-from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
+from tunedag.executor import THREAD_ENV, Executor, Reporter, TrialOutcome, Workload
 from tunedag.space import Params
 from tunedag.storage import TrialState
 
@@ -52,16 +52,6 @@ POLL_S = 1.0
 WORKER_WAIT_S = 60.0
 #: How long a waiting report re-checks whether its task was cancelled.
 ANSWER_POLL_S = 2.0
-
-#: Read when a native library initialises its thread pool in a worker.
-THREAD_ENV = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 
 @dataclass

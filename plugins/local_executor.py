@@ -33,20 +33,9 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from tunedag import hookimpl
-from tunedag.executor import Executor, Reporter, TrialOutcome, Workload
+from tunedag.executor import THREAD_ENV, Executor, Reporter, TrialOutcome, Workload
 from tunedag.space import Params
 from tunedag.storage import TrialState
-
-#: Read when a native library initialises its thread pool, so that libraries first loaded
-#: inside a worker start single-threaded too (threadpool_limits covers those already loaded).
-THREAD_ENV = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
