@@ -19,6 +19,9 @@ fold indices (taken from tunedag's own ``prepare``), once each:
 * tunedag: ``tunedag.run`` with the grid sampler over ``values:`` lists, SQLite storage in
   a temporary folder, ``workers`` 1 (trials inline in the driver) and 2 (the local
   executor's pool of two forked worker processes);
+* with ``--dask``, also tunedag's ``dask`` executor on the LocalCluster it starts (1 and 2
+  single-threaded worker processes); its search time starts at the first trial, leaving
+  out the cluster's start (a few seconds of spawning and importing);
 * Optuna: ``optimize(n_jobs=1 | 2)`` with every configuration enqueued (``enqueue_trial``),
   in-memory storage; the objective runs ``cross_val_score`` on the same folds. Optuna's
   ``n_jobs`` runs trials in threads of one process;
@@ -136,6 +139,15 @@ def child(tool: str, workers: int, folder: Path, cs: list[float]) -> dict[str, A
     configs = [{"model__C": c, "model__gamma": g} for c in cs for g in GAMMA]
     if tool == "tunedag":
         return run_tunedag(spec, workers, len(configs))
+    if tool == "dask":
+        dask_spec = spec.model_copy(
+            update={
+                "execution": spec.execution.model_copy(
+                    update={"executor": "dask", "workers": workers}
+                )
+            }
+        )
+        return run_tunedag(dask_spec, workers, len(configs), since="trial_started")
     prepared = prepare(spec, spec_path.parent)
     X, y, folds = prepared.dev.X, prepared.dev.y, prepared.folds
     if tool == "bare":
@@ -145,14 +157,15 @@ def child(tool: str, workers: int, folder: Path, cs: list[float]) -> dict[str, A
     return run_sklearn(X, y, folds, cs, workers, len(configs))
 
 
-def run_tunedag(spec: Any, workers: int, n: int) -> dict[str, Any]:
+def run_tunedag(spec: Any, workers: int, n: int, since: str = "study_started") -> dict[str, Any]:
+    """The search time runs from ``since`` (the first one) to the last trial's end."""
     import tunedag
     from tunedag.events import Events
 
     stamps: dict[str, list[float]] = {"started": [], "ended": []}
 
     def listen(event: dict[str, Any]) -> None:
-        if event["event"] == "study_started":
+        if event["event"] == since:
             stamps["started"].append(time.perf_counter())
         elif event["event"] in ("trial_completed", "trial_pruned", "trial_failed"):
             stamps["ended"].append(time.perf_counter())
@@ -506,9 +519,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["bare", "tunedag", "optuna", "sklearn"],
+        choices=["bare", "tunedag", "optuna", "sklearn", "dask"],
         action="append",
         help="run only this tool (repeatable)",
+    )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="also run tunedag's dask executor (its own LocalCluster of 1 and 2 workers)",
     )
     parser.add_argument(
         "--repeat",
@@ -546,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for repeat in range(args.repeat):
-        for tool, workers in RUNS:
+        for tool, workers in RUNS + ([("dask", 1), ("dask", 2)] if args.dask else []):
             if args.only and tool not in args.only:
                 continue
             with tempfile.TemporaryDirectory(prefix="tunedag-parallel-") as folder:
