@@ -15,6 +15,7 @@ from tunedag.dag import build_dag, render_dot, render_json, render_text
 from tunedag.errors import TunedagError
 from tunedag.events import Events, JsonLines
 from tunedag.registry import make_plugins
+from tunedag.report import write_report
 from tunedag.result import StudyResult
 from tunedag.schema import spec_schema
 from tunedag.spec.validate import load_spec
@@ -163,6 +164,38 @@ def status(spec: Path, storage: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@SPEC
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for report.html, its plots, trials.csv and results.json (created if missing)",
+)
+@click.option("--storage", help="storage URL, overriding the spec")
+@_handled
+def report(spec: Path, out: Path, storage: str | None) -> None:
+    """Write report.html with plots, trials.csv and results.json; reads storage only."""
+    loaded = load_spec(spec)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot create {str(out)!r}: {error.strerror or error}", param_hint="'--out'"
+        ) from error
+    files = write_report(loaded, out, storage=storage)
+    if files.result is None:
+        click.echo(
+            f"study {loaded.name!r} has not run yet in {storage or loaded.storage_url}; "
+            "the report says so",
+            err=True,
+        )
+    plots = f" and {len(files.plots)} plots" if files.plots else ""
+    click.echo(
+        f"wrote {files.html}{plots}, {files.trials_csv.name}, {files.results_json.name}", err=True
+    )
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True)
 @_handled
 def plugins(as_json: bool) -> None:
@@ -223,7 +256,7 @@ class _Progress:
         kind = event["event"]
         number = event.get("number")
         if kind == "study_started":
-            self.finished = event["trials"]
+            self.finished = event["finished"]
         elif kind == "trial_completed":
             self.finished += 1
             value = event["value"]

@@ -4,7 +4,9 @@ The driver owns the sampler and the storage; an executor only runs what it is ha
 The engine calls ``start(workload, on_report)`` once per run, then alternates
 ``submit`` (while ``free_slots()`` > 0) and ``wait``, and finally ``close``.
 ``on_report(number, step, value)`` must be called in the driver's process for every
-intermediate value; its answer says whether the trial should stop (pruning).
+intermediate value; its answer says whether the trial should stop (pruning). When the
+executor is made with ``prunes=False`` (the study's pruner never stops a trial) the answer
+is always False, so a worker may send its report on and go on without waiting for it.
 """
 
 from __future__ import annotations
@@ -68,11 +70,13 @@ class Executor(Plugin, abc.ABC):
         workers: int = 1,
         trial_timeout: float | None = None,
         address: str | None = None,
+        prunes: bool = True,
     ) -> None:
         self.options: Any = options if options is not None else self.Options()
         self.workers = workers
         self.trial_timeout = trial_timeout
         self.address = address
+        self.prunes = prunes
 
     @abc.abstractmethod
     def start(self, workload: Workload, on_report: Reporter) -> None:

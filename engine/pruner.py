@@ -22,6 +22,9 @@ from tunedag.storage import TrialRecord
 
 class Pruner(Plugin, abc.ABC):
     kind: ClassVar[str] = "pruner"
+    #: False for a pruner that never stops a trial: workers then send their reports on
+    #: without waiting for an answer, which saves a round trip to the driver per report.
+    may_prune: ClassVar[bool] = True
 
     class Options(PluginOptions):
         """Override in a subclass to accept options."""

@@ -113,6 +113,7 @@ class Search:
             workers=workers,
             trial_timeout=self.spec.budget.trial_timeout,
             address=self.spec.execution.address,
+            prunes=self.pruner.may_prune,
         )
         executor.start(prepared.workload, self._on_report)
         try:

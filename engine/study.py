@@ -114,7 +114,12 @@ class _Driver:
             return result
         self._requeue_abandoned()
         started = time.monotonic()
-        self.events.emit("study_started", budget=self.spec.budget.trials, trials=len(self.ledger))
+        self.events.emit(
+            "study_started",
+            budget=self.spec.budget.trials,
+            trials=len(self.ledger),
+            finished=len(self.ledger) - self.ledger.pending,
+        )
         search = Search(
             self.context, self.ledger, self.plugins, self.events, self.interrupt, self.direction
         )

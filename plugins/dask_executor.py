@@ -12,7 +12,8 @@ once, not once per trial (a worker that joins later fetches them once from a pee
 
 Reports and pruning are synchronous, as with the `local` executor: a worker publishes each
 report as a Dask event (``log_event``) that the driver receives without polling, then waits
-for the pruner's answer in a Dask ``Variable`` named after its task and step.
+for the pruner's answer in a Dask ``Variable`` named after its task and step. When the
+study's pruner never stops a trial there is no answer to wait for, and the worker goes on.
 
 Failures: tasks go out with ``retries=0``. A worker that dies mid-trial gives
 ``KilledWorker`` (the LocalCluster's scheduler runs with ``allowed-failures: 0``); on a
@@ -184,6 +185,7 @@ class DaskExecutor(Executor):
                 params,
                 key,
                 self.topic,
+                self.prunes,
                 key=key,
                 pure=False,
                 retries=0,
@@ -253,10 +255,12 @@ class DaskExecutor(Executor):
             return None if task is None else self._started(key, task, payload)
         if payload.get("kind") == "report":
             if task is None:  # timed out or abandoned: tell it to stop
-                self._answer(key, payload["step"], True)
+                if self.prunes:
+                    self._answer(key, payload["step"], True)
                 return None
             decision = self.on_report(task.number, int(payload["step"]), float(payload["value"]))
-            self._answer(key, payload["step"], bool(decision))
+            if self.prunes:
+                self._answer(key, payload["step"], bool(decision))
         return None
 
     def _started(self, key: str, task: _Task, payload: dict[str, Any]) -> TrialOutcome | None:
@@ -404,7 +408,7 @@ def _limit_threads() -> None:
 
 
 def _run_trial(
-    workload: Workload, number: int, params: Params, key: str, topic: str
+    workload: Workload, number: int, params: Params, key: str, topic: str, prunes: bool
 ) -> TrialOutcome | None:
     """The Dask task: one trial on a worker, reporting to the driver through events."""
     import distributed
@@ -441,6 +445,8 @@ def _run_trial(
                 "value": float(value),
             },
         )
+        if not prunes:
+            return False
         answer = dask.Variable(_answer_name(key, int(step)), client=dask.get_client())
         while True:
             try:

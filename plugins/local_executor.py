@@ -8,7 +8,8 @@ driver. A worker is forked when a trial needs one and no idle worker is left, an
 serves trial after trial: the workload (the development rows, the folds, the pipeline)
 reaches it once, through the fork, shared copy-on-write with the driver, and each trial
 sends it only ``(number, params)`` over a pipe. The same pipe carries the trial's reports
-to the driver and the pruning decision back, then the outcome.
+to the driver and the pruning decision back, then the outcome. When the study's pruner
+never stops a trial, a report gets no answer and the worker does not wait for one.
 
 A worker that dies (killed, out of memory, a crash in native code) loses only its own
 trial: the driver sees the pipe close, returns the trial as ``lost`` and re-queues it,
@@ -23,6 +24,7 @@ N cores would oversubscribe them anyway.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -70,7 +72,7 @@ class LocalExecutor(Executor):
         # worker would start with the driver's handler
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            worker = _Worker.fork(self.workload, self._connections())
+            worker = _Worker.fork(self.workload, self.prunes, self._connections())
             if not worker.send(number, params):
                 worker.kill()
                 raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
@@ -103,7 +105,7 @@ class LocalExecutor(Executor):
                 if not found:
                     continue  # timed out just now
                 number, worker = found[0]
-                outcome = worker.receive(self.on_report)
+                outcome = worker.receive(self.on_report, self.prunes)
                 if outcome is None:
                     continue
                 del self.busy[number]
@@ -154,16 +156,22 @@ class _Worker:
         self.started = time.monotonic()
 
     @classmethod
-    def fork(cls, workload: Workload, inherited: list[Connection]) -> _Worker:
+    def fork(cls, workload: Workload, prunes: bool, inherited: list[Connection]) -> _Worker:
         parent_end, child_end = multiprocessing.Pipe()
         context = multiprocessing.get_context("fork")
         process = context.Process(
             target=_worker_main,
-            args=(workload, child_end, [parent_end, *inherited]),
+            args=(workload, prunes, child_end, [parent_end, *inherited]),
             daemon=True,
             name="tunedag-worker",
         )
-        process.start()
+        # the worker's garbage collector leaves the driver's objects alone, so it does not
+        # copy every page they live on (the parent's collector is back on once forked)
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
         child_end.close()
         return cls(process, parent_end)
 
@@ -180,8 +188,11 @@ class _Worker:
     def overdue(self, timeout: float | None) -> bool:
         return timeout is not None and time.monotonic() - self.started > timeout
 
-    def receive(self, on_report: Reporter) -> TrialOutcome | None:
-        """Answer one report, or return the outcome; a dead worker's trial is lost."""
+    def receive(self, on_report: Reporter, prunes: bool) -> TrialOutcome | None:
+        """Take one report (answered when ``prunes``), or return the outcome.
+
+        A dead worker's trial is lost.
+        """
         number = self.number
         assert number is not None
         try:
@@ -198,9 +209,10 @@ class _Worker:
         if message[0] == "report":
             _, step, value = message
             decision = on_report(number, step, value)
-            # if it died after reporting, the next receive returns the trial as lost
-            with contextlib.suppress(OSError):
-                self.connection.send(decision)
+            if prunes:
+                # if it died after reporting, the next receive returns the trial as lost
+                with contextlib.suppress(OSError):
+                    self.connection.send(decision)
             return None
         outcome: TrialOutcome = message[1]
         self.number = None
@@ -217,7 +229,9 @@ class _DriverGone(BaseException):
     """The driver's end of the pipe closed: it stopped, so this worker stops too."""
 
 
-def _worker_main(workload: Workload, connection: Connection, inherited: list[Connection]) -> None:
+def _worker_main(
+    workload: Workload, prunes: bool, connection: Connection, inherited: list[Connection]
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the driver's fork
@@ -230,7 +244,7 @@ def _worker_main(workload: Workload, connection: Connection, inherited: list[Con
     def report(step: int, value: float) -> bool:
         try:
             connection.send(("report", step, value))
-            return bool(connection.recv())
+            return prunes and bool(connection.recv())
         except (EOFError, OSError) as error:
             raise _DriverGone from error
 

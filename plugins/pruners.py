@@ -130,6 +130,7 @@ class NoPruner(Pruner):
     """Never prunes."""
 
     name = "none"
+    may_prune = False
 
     def prune(self, trial: TrialRecord, step: int, history: Sequence[TrialRecord]) -> bool:
         return False

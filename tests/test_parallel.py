@@ -274,3 +274,26 @@ def test_a_trial_past_its_timeout_is_killed_and_its_worker_replaced(
     assert [t.state for t in result.trials] == [TrialState.FAILED] * 2
     assert all((t.error or "").startswith("TrialTimeout") for t in result.trials)
     assert not any(_alive(s["pid"]) for s in read_starts(trials))
+
+
+@pytest.mark.parametrize("pruner", ["none", "median"])
+def test_every_fold_report_reaches_the_driver_before_its_trials_outcome(
+    tmp_path: Path, pruner: str
+) -> None:
+    """With ``none`` a worker does not wait for answers, yet nothing it reports is lost."""
+    options = {"n_startup_trials": 10} if pruner == "median" else {}
+    spec_dict = base_spec(
+        tmp_path,
+        execution={"workers": 2},
+        budget={"trials": 6, "max_failed": 0},
+        pruner={"name": pruner, "options": options},
+    )
+    events, seen = recorder()
+    result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)), events=events)
+    assert result.counts["complete"] == 6
+    for trial in result.trials:
+        mine = [e for e in seen if e.get("number") == trial.number]
+        kinds = [e["event"] for e in mine]
+        assert kinds == ["trial_started", *["trial_reported"] * 3, "trial_completed"]
+        reported = {e["step"]: e["value"] for e in mine if e["event"] == "trial_reported"}
+        assert reported == trial.intermediate and reported[2] == pytest.approx(trial.value)

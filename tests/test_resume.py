@@ -23,6 +23,7 @@ import pytest
 from helpers import (
     PLUGIN_MODULE,
     base_spec,
+    cli,
     db_file,
     fresh_running_trial,
     install_plugins,
@@ -348,3 +349,17 @@ def test_a_grid_study_in_slices_runs_each_point_once(tmp_path: Path) -> None:
     assert result.finished and result.reason == "exhausted"
     assert [t.params for t in result.trials] == grid  # each point once, in the grid's order
     assert tunedag.run(spec).trials == result.trials  # exhausted stays exhausted
+
+
+def test_progress_counts_a_requeued_trial_once(tmp_path: Path) -> None:
+    spec_dict = base_spec(tmp_path, budget={"trials": 5, "max_failed": 0})
+    path = write_spec(tmp_path, spec_dict)
+    assert cli(["run", path, "--max-new-trials", 3], tmp_path).exit_code == 0
+    store = open_store(spec_dict)
+    store.create_trial("study", {"model__n_neighbors": 5}, state=TrialState.WAITING)
+
+    result = cli(["run", path], tmp_path)
+
+    assert result.exit_code == 0, result.stderr
+    counters = [line.rsplit("[", 1)[1] for line in result.stderr.splitlines() if "complete" in line]
+    assert counters == ["4/5]", "5/5]"]
