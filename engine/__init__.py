@@ -7,6 +7,7 @@ resumably, and scores the best configuration once on a locked test set::
     spec = tunedag.load_spec("specs/quickstart.yaml")
     result = tunedag.run(spec)
     result.best_params, result.best_value, result.test_value
+    tunedag.write_report(spec, "report/")  # report.html, trials.csv, results.json
 """
 
 from tunedag.errors import (
@@ -29,6 +30,7 @@ from tunedag.hookspecs import hookimpl, hookspec
 from tunedag.plugin import PluginOptions
 from tunedag.pruner import Pruner
 from tunedag.registry import make_plugins
+from tunedag.report import ReportFiles, write_report
 from tunedag.result import StudyResult
 from tunedag.sampler import Sampler
 from tunedag.space import SearchSpace
@@ -45,6 +47,7 @@ __all__ = [
     "PluginOptions",
     "Problem",
     "Pruner",
+    "ReportFiles",
     "Sampler",
     "SearchSpace",
     "Spec",
@@ -68,4 +71,5 @@ __all__ = [
     "make_plugins",
     "run",
     "status",
+    "write_report",
 ]

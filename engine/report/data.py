@@ -1,0 +1,75 @@
+"""Everything a report shows, read from storage once; nothing here writes to storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunedag.result import StudyResult, read_result
+from tunedag.spec.models import Spec
+from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, parse_url
+from tunedag.study import direction_of
+
+
+@dataclass
+class ReportData:
+    """A study as stored, next to the spec that describes it.
+
+    ``result`` is None when the study has not run yet: the report then says so instead of
+    failing, just as ``tunedag status`` does.
+    """
+
+    spec: Spec
+    storage_url: str
+    result: StudyResult | None
+    record: StudyRecord | None = None
+    evaluations: list[TestEvaluation] = field(default_factory=list)
+
+    @property
+    def direction(self) -> str:
+        return direction_of(self.spec)
+
+    @property
+    def metric(self) -> str:
+        return self.spec.objective.metric
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return self.result.trials if self.result is not None else []
+
+    @property
+    def second_looks(self) -> list[TestEvaluation]:
+        return [e for e in self.evaluations if e.second_look]
+
+
+def collect(spec: Spec, storage: str | None = None) -> ReportData:
+    """Read the study ``tunedag status`` reads, plus every test evaluation and the record.
+
+    A storage file that does not exist is left uncreated: a report only ever reads.
+    """
+    url = storage or spec.storage_url
+    path = parse_url(url, Path.cwd())
+    if path is not None and not path.exists():
+        return ReportData(spec, url, None)
+    with open_storage(url, Path.cwd()) as store:
+        record = store.get_study(spec.name)
+        if record is None:
+            return ReportData(spec, url, None)
+        result = read_result(store, record, direction_of(spec))
+        evaluations = store.test_evaluations(spec.name)
+    return ReportData(spec, url, result, record, evaluations)
+
+
+def results_payload(data: ReportData) -> dict[str, Any]:
+    """The object ``tunedag status --json`` prints, for ``results.json``."""
+    if data.result is not None:
+        return data.result.to_dict()
+    return {
+        "study": data.spec.name,
+        "finished": False,
+        "reason": None,
+        "counts": {},
+        "best": None,
+        "test": None,
+    }

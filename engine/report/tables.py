@@ -1,0 +1,104 @@
+"""The rows of ``trials.csv`` and of the report's tables, from stored trials."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunedag.spec.models import Spec
+from tunedag.storage import TrialRecord, TrialState
+
+BASE_COLUMNS = ("number", "state", "value", "duration_s")
+Cell = str | int | float
+
+
+def param_names(spec: Spec, trials: Iterable[TrialRecord]) -> list[str]:
+    """The spec's parameters in the order written, then any other stored name, sorted."""
+    names = list(spec.space)
+    extra = {name for trial in trials for name in trial.params} - set(names)
+    return names + sorted(extra)
+
+
+def fold_count(trials: Iterable[TrialRecord]) -> int:
+    """The most fold values any trial has: a pruned trial stops after fewer."""
+    return max((len(t.fold_values) for t in trials), default=0)
+
+
+def csv_header(names: Sequence[str], folds: int) -> list[str]:
+    return [*BASE_COLUMNS, *(f"params.{n}" for n in names), *(f"fold_{i}" for i in range(folds))]
+
+
+def csv_row(trial: TrialRecord, names: Sequence[str], folds: int) -> list[Cell]:
+    """One trial; a parameter the trial did not use (inactive, conditional) is an empty cell."""
+    values: list[float | None] = [*trial.fold_values]
+    values += [None] * (folds - len(values))
+    return [
+        trial.number,
+        trial.state.value,
+        _number(trial.value),
+        _number(trial.duration_s),
+        *(_param(trial.params[n]) if n in trial.params else "" for n in names),
+        *(_number(v) for v in values),
+    ]
+
+
+def write_trials_csv(path: Path, spec: Spec, trials: Sequence[TrialRecord]) -> None:
+    """``trials.csv``: one row a trial, by number, columns as the contract lists them."""
+    names = param_names(spec, trials)
+    folds = fold_count(trials)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(csv_header(names, folds))
+        writer.writerows(csv_row(t, names, folds) for t in trials)
+
+
+def top_trials(
+    trials: Iterable[TrialRecord], direction: str, limit: int | None = 10
+) -> list[TrialRecord]:
+    """Complete trials, best first in the study's direction; ties go to the earlier trial."""
+    sign = 1.0 if direction == "maximize" else -1.0
+    complete = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value)
+    ]
+    ranked = sorted(complete, key=lambda t: (-sign * (t.value or 0.0), t.number))
+    return ranked if limit is None else ranked[:limit]
+
+
+def failed_trials(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
+    return [t for t in trials if t.state == TrialState.FAILED]
+
+
+def first_line(error: str | None) -> str:
+    """The line that names the exception, without the traceback stored after it."""
+    return (error or "").strip().split("\n", 1)[0]
+
+
+def fold_spread(values: Sequence[float]) -> tuple[float, float] | None:
+    """Mean and sample standard deviation of fold values (std 0 for a single fold).
+
+    The same spread the test-gap flag is measured against.
+    """
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return None
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+    return float(np.mean(finite)), std
+
+
+def _number(value: float | None) -> Cell:
+    return "" if value is None else float(value)
+
+
+def _param(value: Any) -> Cell:
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float | str):
+        return value if not isinstance(value, bool) else str(value).lower()
+    return str(value)
