@@ -22,7 +22,7 @@ import pytest
 from helpers import base_spec, cli, db_file, stored_trials, write_spec
 
 import tunedag
-from tunedag.report.plots import PLOT_FILES, axis_scale, categories
+from tunedag.report.plots import PLOT_FILES, axis_scale, categories, mark_on_edge
 from tunedag.storage import TrialRecord, TrialState
 
 HOSTILE = "<script>alert(1)</script>"
@@ -407,3 +407,17 @@ def test_rows_are_sorted_in_the_direction_of_the_study() -> None:
     pruned = TrialRecord(number=5, state=TrialState.PRUNED, params={}, value=1.0)
     assert [t.number for t in top_trials([*trials, pruned], "maximize")] == [1, 3, 0, 2]
     assert [t.number for t in top_trials(trials, "minimize", limit=2)] == [2, 0]
+
+
+def test_a_failed_trial_past_the_others_stays_in_view() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.scatter([3, 5, 60], [0.93, 0.94, 0.52])
+    before = ax.get_ylim()
+    mark_on_edge(ax, [500], "failed (no value)")  # k=500 failed: it has no value to plot
+    low, high = ax.get_xlim()
+    assert low <= 3 and high >= 500 and ax.get_ylim() == before

@@ -142,7 +142,10 @@ def _history(data: ReportData, make: Make) -> _Drawn | None:
         ax.scatter([star.number], [_y(star)], marker="*", s=260, color=BEST_COLOR, zorder=4)
     no_value = [t.number for t in trials if not _finite(t.value)]
     if no_value:
-        _edge_marks(ax, no_value, "failed (no value)")
+        mark_on_edge(ax, no_value, "failed (no value)")
+    if len(no_value) == len(trials):
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no trial has a value", ha="center", transform=ax.transAxes)
     ax.set_xlabel("trial number")
     ax.set_ylabel(f"{_plain(data.metric)} ({_better(data.direction)})")
     ax.set_title("Optimization history")
@@ -186,7 +189,7 @@ def _params(data: ReportData, make: Make) -> _Drawn | None:
                 _scatter(ax, xs, [_y(t) for t in shown], state, filled)
         if used_failed:
             xs = [position(t.params[name], t.number) for t in used_failed]
-            _edge_marks(ax, xs, "failed (no value)")
+            mark_on_edge(ax, xs, "failed (no value)")
         if not used:
             ax.text(0.5, 0.5, "no trial with a value used it", ha="center", transform=ax.transAxes)
         ax.set_title(_plain(name), fontsize=10)
@@ -362,8 +365,14 @@ def _scatter(
     )
 
 
-def _edge_marks(ax: Axes, xs: Sequence[float], label: str) -> None:
-    """Trials without a value: crosses on the bottom edge, at their x."""
+def mark_on_edge(ax: Axes, xs: Sequence[float], label: str) -> None:
+    """Trials without a value: crosses on the bottom edge, at their x.
+
+    Points drawn in axes coordinates do not widen the x range by themselves, so their x
+    values are added to the data limits: a failed trial past the others stays in view.
+    """
+    ax.update_datalim([(x, 0.0) for x in xs], updatex=True, updatey=False)
+    ax.autoscale_view()
     ax.scatter(
         xs,
         [0.0] * len(xs),
