@@ -16,7 +16,7 @@ from tunedag.errors import TunedagError
 from tunedag.events import Events, JsonLines
 from tunedag.registry import make_plugins
 from tunedag.report import write_report
-from tunedag.result import StudyResult
+from tunedag.result import StudyResult, status_payload
 from tunedag.schema import spec_schema
 from tunedag.spec.validate import load_spec
 from tunedag.study import direction_of
@@ -66,7 +66,9 @@ def main() -> None:
 def validate(spec: Path) -> None:
     """Check the spec, its estimators, plugins and data paths, fitting nothing."""
     loaded = load_spec(spec)
-    click.echo(f"{spec}: ok (study {loaded.name!r}, {len(loaded.space)} parameters)", err=True)
+    count = len(loaded.space)
+    plural = "" if count == 1 else "s"
+    click.echo(f"{spec}: ok (study {loaded.name!r}, {count} parameter{plural})", err=True)
 
 
 @main.command()
@@ -140,19 +142,7 @@ def status(spec: Path, storage: str | None, as_json: bool) -> None:
     loaded = load_spec(spec)
     result = study_status(loaded, storage=storage)
     if as_json:
-        payload = (
-            result.to_dict()
-            if result
-            else {
-                "study": loaded.name,
-                "finished": False,
-                "reason": None,
-                "counts": {},
-                "best": None,
-                "test": None,
-            }
-        )
-        click.echo(json.dumps(payload))
+        click.echo(json.dumps(status_payload(loaded.name, result)))
         return
     if result is None:
         click.echo(f"study {loaded.name!r} has not run yet", err=True)

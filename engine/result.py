@@ -65,6 +65,20 @@ class StudyResult:
         }
 
 
+def status_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
+    """The object ``status --json`` prints and ``results.json`` holds, even before a run."""
+    if result is not None:
+        return result.to_dict()
+    return {
+        "study": study,
+        "finished": False,
+        "reason": None,
+        "counts": {state.value: 0 for state in TrialState},
+        "best": None,
+        "test": None,
+    }
+
+
 def best_trial(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:

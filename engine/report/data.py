@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunedag.result import StudyResult, read_result
+from tunedag.result import StudyResult, read_result, status_payload
 from tunedag.spec.models import Spec
 from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, parse_url
 from tunedag.study import direction_of
@@ -63,13 +63,4 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
 
 def results_payload(data: ReportData) -> dict[str, Any]:
     """The object ``tunedag status --json`` prints, for ``results.json``."""
-    if data.result is not None:
-        return data.result.to_dict()
-    return {
-        "study": data.spec.name,
-        "finished": False,
-        "reason": None,
-        "counts": {},
-        "best": None,
-        "test": None,
-    }
+    return status_payload(data.spec.name, data.result)

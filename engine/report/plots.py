@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tunedag.report.data import ReportData
 from tunedag.report.tables import fold_spread, param_names, top_trials
-from tunedag.spec.models import CategoricalDimension, Dimension
+from tunedag.spec.models import CategoricalDimension, Dimension, IntDimension
 from tunedag.storage import FINISHED_STATES, TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -336,6 +336,8 @@ def _positioner(
     """Set the axis up for ``scale``; returns value, trial number -> x position."""
     if scale != "category":
         ax.set_xscale(scale)
+        if scale == "linear" and isinstance(dimension, IntDimension):
+            _integer_ticks(ax)
         return lambda value, _number: float(value)
     order = categories(dimension, values)
     index = {repr(c): i for i, c in enumerate(order)}
