@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tunedag.result import StudyResult, read_result, status_payload
+from tunedag.result import StudyResult, read_result
 from tunedag.spec.models import Spec
 from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, parse_url
 from tunedag.study import direction_of
@@ -59,8 +58,3 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
         result = read_result(store, record, direction_of(spec))
         evaluations = store.test_evaluations(spec.name)
     return ReportData(spec, url, result, record, evaluations)
-
-
-def results_payload(data: ReportData) -> dict[str, Any]:
-    """The object ``tunedag status --json`` prints, for ``results.json``."""
-    return status_payload(data.spec.name, data.result)

@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunedag.report.data import collect, results_payload
+from tunedag.report.data import collect
 from tunedag.report.html import render_html
 from tunedag.report.plots import draw_plots
 from tunedag.report.tables import write_trials_csv
-from tunedag.result import StudyResult
+from tunedag.result import StudyResult, status_payload
 from tunedag.spec.models import Spec
 
 HTML = "report.html"
@@ -53,7 +53,8 @@ def write_report(
         results_json=directory / JSON,
         result=data.result,
     )
-    _replace(files.results_json, json.dumps(results_payload(data), indent=2) + "\n")
+    payload = status_payload(spec.name, data.result)
+    _replace(files.results_json, json.dumps(payload, indent=2) + "\n")
     write_trials_csv(files.trials_csv, spec, data.trials)
     plots = draw_plots(data, directory)
     files.plots = [directory / plot.file for plot in plots]
