@@ -195,6 +195,12 @@ def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
     return (base_dir if base_dir is not None else Path.cwd()) / path
 
 
+def storage_exists(url: str, base_dir: Path | None = None) -> bool:
+    """Whether the database a URL names is there, so read-only commands never create one."""
+    path = parse_url(url, base_dir)
+    return path is None or path.exists()
+
+
 # SQLite turns a bound NaN into NULL, which would read back as "no value"; NaN is stored as
 # the text 'nan' instead (a REAL column keeps text that is not a number). inf is a real REAL.
 def _enc_float(x: float | None) -> float | str | None:

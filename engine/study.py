@@ -32,7 +32,7 @@ from tunedag.result import StudyResult, read_result
 from tunedag.search import Interrupt, Limits, Search, StudyContext
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
-from tunedag.storage import Storage, StudyRecord, TrialState, open_storage
+from tunedag.storage import Storage, StudyRecord, TrialState, open_storage, storage_exists
 
 __all__ = ["StudyContext", "direction_of", "run", "status"]
 
@@ -65,7 +65,10 @@ def run(
 
 def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
     """The study's trials by state, the best, the stop reason; None if it never ran."""
-    with open_storage(storage or spec.storage_url, Path.cwd()) as store:
+    url = storage or spec.storage_url
+    if not storage_exists(url, Path.cwd()):
+        return None
+    with open_storage(url, Path.cwd()) as store:
         record = store.get_study(spec.name)
         if record is None:
             return None

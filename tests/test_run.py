@@ -227,6 +227,9 @@ def test_status_of_a_study_that_never_ran(tmp_path: Path) -> None:
     payload = status(path, tmp_path)
     assert set(payload) >= STATUS_KEYS
     assert payload["finished"] is False and payload["best"] is None and payload["test"] is None
+    states = ["waiting", "running", "complete", "pruned", "failed"]
+    assert payload["counts"] == dict.fromkeys(states, 0)
+    assert not (tmp_path / "studies.sqlite").exists()  # asking created no storage
 
 
 def test_events_in_process_follow_the_contract(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tunedag.result import StudyResult, read_result
 from tunedag.spec.models import Spec
-from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, parse_url
+from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, storage_exists
 from tunedag.study import direction_of
 
 
@@ -48,8 +48,7 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
     A storage file that does not exist is left uncreated: a report only ever reads.
     """
     url = storage or spec.storage_url
-    path = parse_url(url, Path.cwd())
-    if path is not None and not path.exists():
+    if not storage_exists(url, Path.cwd()):
         return ReportData(spec, url, None)
     with open_storage(url, Path.cwd()) as store:
         record = store.get_study(spec.name)
