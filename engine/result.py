@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,12 +81,20 @@ def status_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
     }
 
 
-def best_trial(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if not complete:
-        return None
+def ranked(trials: Iterable[TrialRecord], direction: str) -> list[TrialRecord]:
+    """Complete trials with a value, best first; a tie goes to the earlier trial."""
     sign = 1.0 if direction == "maximize" else -1.0
-    return max(complete, key=lambda t: (sign * (t.value or 0.0), -t.number))
+    complete = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value)
+    ]
+    return sorted(complete, key=lambda t: (-sign * (t.value or 0.0), t.number))
+
+
+def best_trial(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
+    best = ranked(trials, direction)
+    return best[0] if best else None
 
 
 def read_result(storage: Storage, record: StudyRecord, direction: str) -> StudyResult:

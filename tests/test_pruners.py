@@ -235,19 +235,16 @@ def test_hyperband_brackets_follow_hyperband_sizes() -> None:
 def test_hyperband_compares_within_a_bracket_with_its_rate() -> None:
     pruner = make(HyperbandPruner, min_resource=1, max_resource=9, reduction_factor=3)
     numbers = {b: [n for n in range(200) if pruner.bracket_of(n, 9) == b] for b in range(3)}
-    curve = [0.9] * 10
+
+    def complete(number: int) -> TrialRecord:
+        curve = dict(enumerate([0.9] * 10))
+        return TrialRecord(
+            number=number, state=TrialState.COMPLETE, params={}, value=0.9, intermediate=curve
+        )
+
     # bracket 0 (rungs 1, 3, 9): a low value at step 1 is pruned among its own bracket
     zero = numbers[0]
-    history = [
-        TrialRecord(
-            number=n,
-            state=TrialState.COMPLETE,
-            params={},
-            value=0.9,
-            intermediate=dict(enumerate(curve)),
-        )
-        for n in zero[:6]
-    ]
+    history = [complete(n) for n in zero[:6]]
     assert pruner.prune(running([0.1, 0.1], number=zero[6]), 1, history)
     # the same values from another bracket do not count: bracket 1 judges from step 3 only
     one = numbers[1]
@@ -255,16 +252,7 @@ def test_hyperband_compares_within_a_bracket_with_its_rate() -> None:
     assert not pruner.prune(running([0.1] * 4, number=one[0]), 3, history)  # alone in bracket 1
     # bracket 2 judges at max_resource only
     two = numbers[2]
-    others = [
-        TrialRecord(
-            number=n,
-            state=TrialState.COMPLETE,
-            params={},
-            value=0.9,
-            intermediate=dict(enumerate(curve)),
-        )
-        for n in two[1:7]
-    ]
+    others = [complete(n) for n in two[1:7]]
     assert not pruner.prune(running([0.1] * 4, number=two[0]), 3, others)
     assert pruner.prune(running([0.1] * 10, number=two[0]), 9, others)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tunedag.result import ranked
 from tunedag.spec.models import Spec
 from tunedag.storage import TrialRecord, TrialState
 
@@ -61,14 +62,8 @@ def top_trials(
     trials: Iterable[TrialRecord], direction: str, limit: int | None = 10
 ) -> list[TrialRecord]:
     """Complete trials, best first in the study's direction; ties go to the earlier trial."""
-    sign = 1.0 if direction == "maximize" else -1.0
-    complete = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value)
-    ]
-    ranked = sorted(complete, key=lambda t: (-sign * (t.value or 0.0), t.number))
-    return ranked if limit is None else ranked[:limit]
+    best = ranked(trials, direction)
+    return best if limit is None else best[:limit]
 
 
 def failed_trials(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
