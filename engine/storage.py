@@ -78,6 +78,8 @@ class TrialRecord:
     duration_s: float | None = None
     error: str | None = None
     attempt: int = 1
+    cache_hits: int = 0
+    cache_misses: int = 0
 
 
 @dataclass
@@ -108,7 +110,7 @@ class TestEvaluation:
     second_look: bool = False
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -171,6 +173,11 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         "CREATE INDEX test_evaluations_by_study ON test_evaluations (study_id, id)",
     ],
+    # fitted-preprocessing cache: how many fit nodes of a trial were reused or computed
+    2: [
+        "ALTER TABLE trials ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE trials ADD COLUMN cache_misses INTEGER NOT NULL DEFAULT 0",
+    ],
 }
 
 _URL_PREFIX = "sqlite:///"
@@ -178,7 +185,7 @@ _ACCEPTED = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sq
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, fold_values, fold_durations, "
-    "started_at, finished_at, duration_s, error, attempt"
+    "started_at, finished_at, duration_s, error, attempt, cache_hits, cache_misses"
 )
 
 
@@ -574,6 +581,8 @@ class Storage:
         fold_durations: Sequence[float] = (),
         duration_s: float | None = None,
         error: str | None = None,
+        cache_hits: int = 0,
+        cache_misses: int = 0,
     ) -> TrialRecord:
         """RUNNING -> a finished state, with its result, in one commit (never half-written).
 
@@ -590,7 +599,8 @@ class Storage:
             sid = self._study_id(cur, name)
             cur.execute(
                 "UPDATE trials SET state = ?, value = ?, fold_values = ?, fold_durations = ?, "
-                "finished_at = ?, duration_s = COALESCE(?, ? - started_at), error = ? "
+                "finished_at = ?, duration_s = COALESCE(?, ? - started_at), error = ?, "
+                "cache_hits = ?, cache_misses = ? "
                 "WHERE study_id = ? AND number = ? AND state = 'running'",
                 (
                     state.value,
@@ -601,6 +611,8 @@ class Storage:
                     _enc_float(duration_s),
                     now,
                     error,
+                    int(cache_hits),
+                    int(cache_misses),
                     sid,
                     number,
                 ),
@@ -785,6 +797,8 @@ def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
         duration_s=_dec_float(row[8]),
         error=row[9],
         attempt=int(row[10]),
+        cache_hits=int(row[11]),
+        cache_misses=int(row[12]),
     )
 
 

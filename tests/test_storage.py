@@ -89,7 +89,7 @@ def test_schema_version_recorded(url: str) -> None:
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     conn.close()
-    assert int(row[0]) == SCHEMA_VERSION == 1
+    assert int(row[0]) == SCHEMA_VERSION == 2
     assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 
 
@@ -508,3 +508,25 @@ def test_throughput_sanity(url: str) -> None:
             s.finish_trial("s", t.number, TrialState.COMPLETE, value=float(i), fold_values=[i])
         counts = s.count_trials("s")
     assert counts[TrialState.COMPLETE] == 1000
+
+
+def test_a_version_1_file_is_migrated_with_its_trials(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    with conn:
+        for sql in MIGRATIONS[1]:
+            conn.execute(sql)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        conn.execute(
+            "INSERT INTO studies (id, name, fingerprint, spec_json, created_at) "
+            "VALUES (1, 'old', '{}', '{}', 0)"
+        )
+        conn.execute(
+            "INSERT INTO trials (study_id, number, state, params, value, fold_values) "
+            "VALUES (1, 0, 'complete', '{\"a\": 1}', 0.5, '[0.5]')"
+        )
+    conn.close()
+    with open_storage(f"sqlite:///{path}") as store:
+        (trial,) = store.trials("old")
+    assert (trial.value, trial.params) == (0.5, {"a": 1})
+    assert (trial.cache_hits, trial.cache_misses) == (0, 0)
