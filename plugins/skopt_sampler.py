@@ -11,8 +11,10 @@ so a resumed study proposes exactly what an uninterrupted one would have:
 
 1. Trials numbered below ``n_initial_points`` come from the initial design: for
    ``random`` trial ``t`` is drawn exactly as the ``random`` sampler draws it (a generator
-   seeded by ``(seed, t)``), for ``sobol``, ``halton`` and ``lhs`` it is point ``t`` of a
-   design of ``n_initial_points`` points seeded by the seed. Both depend on the trial
+   seeded by ``(seed, t)``), except that ``grid_points`` dimensions are then moved to their
+   nearest grid point (``random`` samples their whole range); for ``sobol``, ``halton``
+   and ``lhs`` it is point ``t`` of a design of ``n_initial_points`` points seeded by the
+   seed. Both depend on the trial
    number only.
 2. Later trials come from the GP once at least ``max(2, n_initial_points // 2)`` trials have
    been observed (a seeded random draw before that, which only happens with many workers).
@@ -33,6 +35,9 @@ Search space
 * ``step``, ``values`` and ``grid_points`` dimensions: an ``Integer`` *index* into the
   dimension's sorted finite values. Unlike a ``Categorical``, the index keeps their order,
   so the GP can interpolate between neighbours; a log grid is evenly spaced in its index.
+  Every proposal of a ``grid_points`` dimension is a grid point; a stored value off the
+  grid but inside the range (a trial another sampler proposed) is told to the GP at the
+  nearest grid point, on the dimension's scale.
   (A ``step`` too fine to enumerate, over 100,000 values, is searched as a continuous
   ``Real`` or ``Integer`` and snapped to the step.)
 * A dimension with a single possible value is left out of the GP and always proposed.
@@ -158,6 +163,7 @@ class _Axis:
     high: float = 0.0
     values: tuple[Any, ...] = ()
     step: float | None = None  # a step too fine to enumerate: searched as continuous, snapped
+    grid_log: bool | None = None  # a grid_points axis: True on a log scale, False on a linear one
 
     @property
     def impute(self) -> Any:
@@ -190,7 +196,20 @@ class _Axis:
                 and math.isclose(point, value, rel_tol=1e-9, abs_tol=1e-12)
             ):
                 return index
-        return None
+        return self.nearest(value)
+
+    def nearest(self, value: Any) -> int | None:
+        """The index of the grid point nearest ``value`` (on the dimension's scale) when this
+        is a ``grid_points`` axis and ``value`` lies in its range; else None."""
+        if self.grid_log is None or isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        low, high = self.values[0], self.values[-1]
+        if not low - 1e-9 * abs(low) <= value <= high + 1e-9 * abs(high):
+            return None
+        scale = math.log if self.grid_log else float
+        target = scale(max(value, low) if self.grid_log else value)
+        distances = [abs(scale(point) - target) for point in self.values]
+        return distances.index(min(distances))
 
     def decode(self, x: Any) -> Any:
         """A GP coordinate back to the spec's value, as a plain Python object."""
@@ -221,7 +240,14 @@ def _axis(space: SearchSpace, name: str) -> _Axis:
             points = tuple(sorted(dict.fromkeys(axis)))
             if len(points) == 1:
                 return _Axis(name, "constant", None, values=points)
-            return _Axis(name, "index", Integer(0, len(points) - 1, name=name), values=points)
+            grid_log = bool(dim.log) if dim.grid_points and dim.values is None else None
+            return _Axis(
+                name,
+                "index",
+                Integer(0, len(points) - 1, name=name),
+                values=points,
+                grid_log=grid_log,
+            )
     assert dim.low is not None and dim.high is not None
     prior = "log-uniform" if dim.log else "uniform"
     # a dimension with a step too fine to enumerate is searched as continuous, then snapped
@@ -339,14 +365,14 @@ class SkoptGPSampler(Sampler):
                     proposals[t] = self._decode(x)
             else:
                 for t in model:
-                    proposals[t] = self.space.sample(self.rng(t))
+                    proposals[t] = self._sample(self.rng(t))
         out: list[Params] = []
         for t in numbers:
             params = proposals[t]
             attempt = 0
             while _key(params) in seen and attempt < _RANDOM_TRIES:
                 attempt += 1
-                params = self.space.sample(np.random.default_rng([self.seed, t, attempt]))
+                params = self._sample(np.random.default_rng([self.seed, t, attempt]))
             if _key(params) in seen:
                 if self._grid is None:
                     continue
@@ -361,7 +387,7 @@ class SkoptGPSampler(Sampler):
     def _initial(self, number: int) -> Params:
         generator = self.options.initial_point_generator
         if generator == "random" or not self._dims:
-            return self.space.sample(self.rng(number))
+            return self._sample(self.rng(number))
         if self._design is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -374,6 +400,17 @@ class SkoptGPSampler(Sampler):
                 )
             self._design = [list(point) for point in design]
         return self._decode(self._design[number])
+
+    def _sample(self, rng: np.random.Generator) -> Params:
+        """A random draw, as the ``random`` sampler makes it, with ``grid_points`` dimensions
+        snapped to their nearest grid point (``random`` samples their whole range)."""
+        params = self.space.sample(rng)
+        for axis in self.axes:
+            if axis.grid_log is not None and axis.name in params:
+                index = axis.nearest(params[axis.name])
+                if index is not None:
+                    params[axis.name] = axis.values[index]
+        return params
 
     # -- history -> observations ---------------------------------------------------------------
 
