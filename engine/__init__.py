@@ -7,12 +7,16 @@ resumably, and scores the best configuration once on a locked test set::
     spec = tunedag.load_spec("specs/quickstart.yaml")
     result = tunedag.run(spec)
     result.best_params, result.best_value, result.test_value
+    result.best_estimator                   # the refit model the test set scored
+    model = tunedag.load_model(spec)        # the same, from .tunedag/NAME/model.skops
     tunedag.write_report(spec, "report/")  # report.html, trials.csv, results.json
 """
 
 from tunedag.errors import (
     DataError,
     InterruptedStudy,
+    ModelNotFoundError,
+    ModelRefusedError,
     PluginError,
     Problem,
     SpecChangedError,
@@ -27,6 +31,7 @@ from tunedag.errors import (
 )
 from tunedag.executor import Executor, TrialOutcome, Workload
 from tunedag.hookspecs import hookimpl, hookspec
+from tunedag.model import load_model
 from tunedag.plugin import PluginOptions
 from tunedag.pruner import Pruner
 from tunedag.registry import make_plugins
@@ -43,6 +48,8 @@ __all__ = [
     "DataError",
     "Executor",
     "InterruptedStudy",
+    "ModelNotFoundError",
+    "ModelRefusedError",
     "PluginError",
     "PluginOptions",
     "Problem",
@@ -67,6 +74,7 @@ __all__ = [
     "Workload",
     "hookimpl",
     "hookspec",
+    "load_model",
     "load_spec",
     "make_plugins",
     "run",

@@ -186,6 +186,41 @@ def report(spec: Path, out: Path, storage: str | None) -> None:
 
 
 @main.command()
+@SPEC
+@click.option(
+    "--data",
+    "source",
+    required=True,
+    help="the rows to predict: csv:PATH or parquet:PATH (a training column set)",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where the predictions go: a .csv or .parquet file",
+)
+@click.option("--proba", is_flag=True, help="class probabilities too (classifiers)")
+@click.option("--storage", help="storage URL, overriding the spec")
+@click.option("--json", "as_json", is_flag=True, help="a JSON summary on stdout")
+@_handled
+def predict(
+    spec: Path, source: str, out: Path, proba: bool, storage: str | None, as_json: bool
+) -> None:
+    """Predict new rows with the study's saved model (the one its test set scored)."""
+    from tunedag.predict import predict as predict_rows
+
+    loaded = load_spec(spec)
+    written = predict_rows(loaded, source, out, proba=proba, storage=storage)
+    if as_json:
+        click.echo(json.dumps(written.to_dict()))
+    click.echo(
+        f"wrote {written.rows} predictions to {written.out} "
+        f"(model of trial {written.trial}: {written.model})",
+        err=True,
+    )
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True)
 @_handled
 def plugins(as_json: bool) -> None:

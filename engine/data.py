@@ -48,6 +48,8 @@ class Dataset:
     columns: dict[str, np.ndarray[Any, Any]]
     task: Task
     name: str
+    #: column names of an array's features (a bundled dataset's); a DataFrame has its own
+    names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -69,6 +71,7 @@ class Dataset:
             columns={name: values[index] for name, values in self.columns.items()},
             task=self.task,
             name=self.name,
+            names=self.names,
         )
 
     @property
@@ -76,6 +79,8 @@ class Dataset:
         """Column names of a DataFrame, `x0`, `x1`, ... for an array."""
         if isinstance(self.X, pd.DataFrame):
             return [str(c) for c in self.X.columns]
+        if self.names is not None:
+            return list(self.names)
         return [f"x{i}" for i in range(self.X.shape[1])]
 
     @cached_property
@@ -317,7 +322,8 @@ def _sklearn_dataset(name: str, spec: DataSpec, keep_columns: Sequence[str]) -> 
         raise DataError(f"{where}: no feature columns remain after removing {sorted(removed)}")
     if len(selected) < len(features):
         X = np.ascontiguousarray(X[:, selected])
-    return Dataset(X=X, y=y, columns=columns, task=task, name=where)
+    names = tuple(features[i] for i in selected)
+    return Dataset(X=X, y=y, columns=columns, task=task, name=where, names=names)
 
 
 def load_dataset(spec: DataSpec, base_dir: Path, *, keep_columns: Sequence[str] = ()) -> Dataset:

@@ -3,12 +3,15 @@
 TunedagError                    exit 70 unless a subclass says otherwise
 ├── SpecError                   65  the spec is invalid (carries every problem found)
 │   └── SpecChangedError        65  the spec changed under an existing study
+├── UsageError                   2  options that do not fit the command or the model
 ├── SpecNotFoundError           66  the spec or a data file does not exist
 ├── DataError                   65  the data cannot serve this spec (no target column, ...)
 ├── UnknownNameError            78  unknown sampler, pruner, executor or estimator
 ├── PluginError                 70  a plugin broke its contract or raised
 ├── StudyFailedError             1  more failed trials than budget.max_failed
 ├── TestSetLockedError           3  the test set of this study was already evaluated
+├── ModelNotFoundError          66  no saved model where the study keeps it
+├── ModelRefusedError           65  a model file that is not a trusted skops file of this study
 ├── StorageError                70  the storage is unreadable or of an unknown schema
 │   └── StorageBusyError        75  the storage is locked by another writer: retry
 ├── ExecutorUnreachableError    75  the executor's scheduler or cluster is gone: retry
@@ -61,6 +64,12 @@ class SpecChangedError(SpecError):
     """The study in storage was made from a different space, objective, data or split."""
 
 
+class UsageError(TunedagError):
+    """Options that cannot work together, or with this study's model (as Click's usage errors)."""
+
+    exit_code = 2
+
+
 class SpecNotFoundError(TunedagError):
     exit_code = 66
 
@@ -87,6 +96,21 @@ class StudyFailedError(TunedagError):
 class TestSetLockedError(TunedagError):
     exit_code = 3
     __test__ = False  # not a pytest test class
+
+
+class ModelNotFoundError(TunedagError):
+    """No saved model at the path: the study has not been scored on its test set yet."""
+
+    exit_code = 66
+
+
+class ModelRefusedError(TunedagError):
+    """A model file that is damaged, foreign, or holds types this study does not trust.
+
+    Nothing in such a file is executed: it is refused before any object is built.
+    """
+
+    exit_code = 65
 
 
 class StorageError(TunedagError):

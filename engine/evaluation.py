@@ -1,36 +1,47 @@
-"""The one node that sees the test rows: refit the best configuration, score it once."""
+"""The one node that sees the test rows: refit the best configuration, score it once, save it."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from tunedag.model import make_card, save_model
 from tunedag.prepare import Prepared
+from tunedag.refit import refit_best
+from tunedag.scoring import resolve_scorer
 from tunedag.storage import TestEvaluation, TrialRecord
-from tunedag.trial import PipelineWorkload
 
 #: a test score further than this many fold standard deviations below CV is flagged
 GAP_TOLERANCE_STDS = 2.0
 
 
 def evaluate_test_set(
-    prepared: Prepared, best: TrialRecord, direction: str, *, second_look: bool
+    prepared: Prepared,
+    best: TrialRecord,
+    direction: str,
+    *,
+    second_look: bool,
+    model_path: Path | None = None,
 ) -> TestEvaluation | None:
-    """Fit ``best`` on every development row and score the test rows.
+    """Fit ``best`` on every development row, score the test rows, save the model.
 
-    Returns None for custom trial functions: they return a score, not a model to refit.
+    The model and its card are saved (atomically) before the caller records the
+    evaluation, so a run killed in between leaves no recorded look and the next run
+    finishes the job. Returns None for a custom trial function without ``trial.fit``.
     """
-    workload = prepared.workload
-    if not isinstance(workload, PipelineWorkload):
-        return None
     with threadpool_limits(limits=1):
-        value = workload.refit_and_score(best.params, prepared.test.X, prepared.test.y)
+        model = refit_best(prepared, best.params)
+        if model is None:
+            return None
+        scorer = resolve_scorer(prepared.spec.objective.metric)
+        value = float(scorer(model, prepared.test.X, prepared.test.y))
     cv_value = float(best.value if best.value is not None else np.nan)
     gap = cv_value - value if direction == "maximize" else value - cv_value
     spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0
-    return TestEvaluation(
+    evaluation = TestEvaluation(
         trial_number=best.number,
         value=value,
         cv_value=cv_value,
@@ -40,3 +51,6 @@ def evaluate_test_set(
         evaluated_at=time.time(),
         second_look=second_look,
     )
+    if model_path is not None:
+        save_model(model, model_path, make_card(prepared, best, evaluation, direction))
+    return evaluation

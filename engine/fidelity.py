@@ -174,12 +174,16 @@ class FidelityWorkload(PipelineWorkload):
                 raise TrialPruned
         return record.mean()
 
-    def refit_and_score(self, params: Params, X_test: Any, y_test: np.ndarray) -> float:
-        """Train on every development row through every level to max; score the given rows."""
+    def refit(self, params: Params) -> Any:
+        """The pipeline trained on every development row through every level to max."""
         assert self.fidelity is not None
         model = clone(self.pipeline).set_params(**params)
         learner = _Incremental(model, self.fidelity, self.X, self.y, self._classes())
         levels = self.levels
         for level in levels:
             learner.advance(level, last=level == levels[-1])
-        return float(self.scorer(learner.final, learner.transform(X_test), y_test))
+        return model  # its steps are the learner's, fitted in place
+
+    def refit_and_score(self, params: Params, X_test: Any, y_test: np.ndarray) -> float:
+        """Train on every development row through every level to max; score the given rows."""
+        return float(self.scorer(self.refit(params), X_test, y_test))

@@ -82,19 +82,32 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
 
 def spec_fingerprint(spec: Spec, prepared: Prepared) -> dict[str, str]:
     """The parts of a study that must not change under it, each hashed on its own."""
+    parts = spec_parts(spec)
+    return {
+        "space": parts["space"],
+        "objective": parts["objective"],
+        "data": _digest([prepared.dev.fingerprint, prepared.test.fingerprint]),
+        "split": parts["split"],
+    }
+
+
+def spec_parts(spec: Spec) -> dict[str, str]:
+    """The fingerprint parts read from the spec alone (no data loaded), plus its data source."""
     return {
         "space": _digest(
             {
                 "space": {k: v.model_dump(mode="json") for k, v in spec.space.items()},
                 "pipeline": [s.model_dump(mode="json") for s in spec.pipeline or []],
-                "trial": spec.trial.model_dump(mode="json") if spec.trial else None,
+                "trial": spec.trial.model_dump(mode="json", exclude={"fit"})
+                if spec.trial
+                else None,
                 # only when set, so studies without fidelity keep their stored fingerprint
                 **({"fidelity": spec.fidelity.model_dump(mode="json")} if spec.fidelity else {}),
             }
         ),
         "objective": _digest(spec.objective.model_dump(mode="json")),
-        "data": _digest([prepared.dev.fingerprint, prepared.test.fingerprint]),
         "split": _digest({"split": spec.split.model_dump(mode="json"), "seed": spec.seed}),
+        "data source": _digest(spec.data.model_dump(mode="json")),
     }
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
@@ -21,6 +22,35 @@ class StudyResult:
     test: TestEvaluation | None = None
     second_looks: int = 0
     trials: list[TrialRecord] = field(default_factory=list)
+    model_file: Path | None = None
+    model_trust: tuple[str, ...] = ()
+    _estimator: Any = field(default=None, repr=False, compare=False)
+
+    def with_model(self, path: Path, allow_imports: Sequence[str]) -> StudyResult:
+        """This result, knowing where its study keeps the saved model."""
+        self.model_file = path
+        self.model_trust = tuple(allow_imports)
+        return self
+
+    @property
+    def best_estimator(self) -> Any:
+        """The model the test set scored, loaded from its skops file (trusted types only).
+
+        Raises ModelNotFoundError while the study has none: before it is finished and
+        scored, or for a custom trial function without ``trial.fit``.
+        """
+        from tunedag.errors import ModelNotFoundError
+        from tunedag.model import load_model
+
+        if self.model_file is None or not self.model_file.is_file():
+            raise ModelNotFoundError(
+                f"study {self.study!r} has no saved model"
+                + (f" at {self.model_file}" if self.model_file else "")
+                + ": a model is saved when a finished study is scored on its test set"
+            )
+        if self._estimator is None:
+            self._estimator = load_model(self.model_file, allow_imports=self.model_trust)
+        return self._estimator
 
     @property
     def best_params(self) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from tunedag.errors import (
 from tunedag.evaluation import evaluate_test_set
 from tunedag.events import Events
 from tunedag.ledger import Ledger
+from tunedag.model import model_path
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
 from tunedag.registry import Plugins, make_plugins
 from tunedag.result import StudyResult, read_result
@@ -60,7 +61,8 @@ def run(
     with open_storage(storage or spec.storage_url, Path.cwd()) as store:
         driver = _Driver(spec, store, plugins, events, workers or spec.execution.workers)
         with _signals_raise() as driver.interrupt:
-            return driver.run(max_new_trials, fresh, allow_second_look)
+            result = driver.run(max_new_trials, fresh, allow_second_look)
+    return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 
 def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
@@ -72,7 +74,8 @@ def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
         record = store.get_study(spec.name)
         if record is None:
             return None
-        return read_result(store, record, direction_of(spec))
+        result = read_result(store, record, direction_of(spec))
+    return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 
 def direction_of(spec: Spec) -> str:
@@ -200,7 +203,11 @@ class _Driver:
             raise StudyFailedError(self._failed_message())
         if best is not None and (result.test is None or second_look):
             evaluation = evaluate_test_set(
-                prepared, best, self.direction, second_look=result.test is not None
+                prepared,
+                best,
+                self.direction,
+                second_look=result.test is not None,
+                model_path=model_path(self.spec, self.storage.url),
             )
             if evaluation is None:
                 self.plugins.notify("after_study", study=self.context, result=result)

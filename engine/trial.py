@@ -61,11 +61,13 @@ class PipelineWorkload:
                 raise TrialPruned
         return record.mean()
 
+    def refit(self, params: Params) -> Any:
+        """The pipeline fitted on every development row: the model the test node scores."""
+        return clone(self.pipeline).set_params(**params).fit(self.X, self.y)
+
     def refit_and_score(self, params: Params, X_test: Any, y_test: np.ndarray) -> float:
         """Fit on every development row and score the given rows once (the test node)."""
-        model = clone(self.pipeline).set_params(**params)
-        model.fit(self.X, self.y)
-        return float(self.scorer(model, X_test, y_test))
+        return float(self.scorer(self.refit(params), X_test, y_test))
 
 
 @dataclass

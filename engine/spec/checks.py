@@ -88,14 +88,18 @@ def _param_names(cls: type[Any]) -> list[str] | None:
 
 def _check_trial_function(spec: Spec) -> Iterator[Finding]:
     assert spec.trial is not None
-    module_name, _, name = spec.trial.function.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        yield ("trial", "function"), f"cannot import {module_name!r}: {error}", 65
-        return
-    if not callable(getattr(module, name, None)):
-        yield ("trial", "function"), f"module {module_name!r} has no function {name!r}", 65
+    for key in ("function", "fit"):
+        path = getattr(spec.trial, key)
+        if path is None:
+            continue
+        module_name, _, name = path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            yield ("trial", key), f"cannot import {module_name!r}: {error}", 65
+            continue
+        if not callable(getattr(module, name, None)):
+            yield ("trial", key), f"module {module_name!r} has no function {name!r}", 65
 
 
 def _check_space(spec: Spec, pipeline: Any) -> Iterator[Finding]:

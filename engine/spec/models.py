@@ -247,6 +247,12 @@ class TrialFunctionSpec(Strict):
     function: str = Field(
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="package.module:function"
     )
+    fit: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="package.module:function returning an estimator fitted on every "
+        "development row; tunedag scores it once on the test rows and saves it",
+    )
 
 
 class FidelitySpec(Strict):
@@ -321,6 +327,17 @@ class Spec(Strict):
     storage: str | None = Field(None, description="default sqlite:///.tunedag/NAME.sqlite")
     allow_imports: list[str] = Field(
         default_factory=list, description="module prefixes whose estimators may be used"
+    )
+    baseline: bool = Field(
+        True,
+        description="also score the estimators' own default parameters on the same folds "
+        "(trial 0 when they lie inside the space)",
+    )
+    model: str | None = Field(
+        None,
+        description="where the tuned model is saved (skops format), relative to the current "
+        "directory; default NAME/model.skops beside the storage file",
+        pattern=r"\.skops$",
     )
 
     _source: Any = PrivateAttr(default=None)
