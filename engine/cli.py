@@ -12,6 +12,7 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from tunedag.dag import build_dag, render_dot, render_json, render_text
+from tunedag.dryrun import dry_run_spec
 from tunedag.errors import TunedagError
 from tunedag.events import Events, JsonLines
 from tunedag.registry import make_plugins
@@ -62,10 +63,17 @@ def main() -> None:
 
 @main.command()
 @SPEC
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="also build sampled configurations and fit the pipeline on a few development rows",
+)
 @_handled
-def validate(spec: Path) -> None:
-    """Check the spec, its estimators, plugins and data paths, fitting nothing."""
+def validate(spec: Path, dry_run: bool) -> None:
+    """Check the spec, its estimators, plugins and data paths; --dry-run also fits a sample."""
     loaded = load_spec(spec)
+    if dry_run:
+        click.echo(str(dry_run_spec(loaded)), err=True)
     count = len(loaded.space)
     plural = "" if count == 1 else "s"
     click.echo(f"{spec}: ok (study {loaded.name!r}, {count} parameter{plural})", err=True)

@@ -48,7 +48,13 @@ def build_dag(spec: Spec) -> nx.DiGraph:
         previous = "make_folds"
         for step in steps:
             node = f"fold{k}/fit/{step}"
-            graph.add_node(node, kind="fit", label=f"fold {k}: fit {step} on training rows")
+            chosen = spec.space.get(step)  # a step the space chooses: its estimators by name
+            names = (
+                f" ({' | '.join(map(str, chosen.labels))})"
+                if chosen is not None and hasattr(chosen, "labels")
+                else ""
+            )
+            graph.add_node(node, kind="fit", label=f"fold {k}: fit {step}{names} on training rows")
             graph.add_edge(previous, node, rows="train" if previous == "make_folds" else "fitted")
             previous = node
         score = f"fold{k}/score"

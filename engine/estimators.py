@@ -19,7 +19,8 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from tunedag.errors import SpecError, UnknownNameError
-from tunedag.spec.models import StepSpec
+from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec, StepSpec
+from tunedag.values import build_selector, is_function_ref, is_selector, resolve_function
 
 
 class EstimatorRefused(SpecError):
@@ -121,21 +122,124 @@ def _import_allowed(path: str) -> type[Any]:
 
 
 def build_estimator(estimator: str, params: dict[str, Any], allow: Sequence[str]) -> Any:
-    """An unfitted estimator; a param written as {estimator: ..., params: ...} nests one."""
+    """An unfitted estimator; parameter values that describe objects are built too:
+    ``{estimator: ..., params: ...}`` nests an estimator, ``{function: numpy.log}`` is a
+    function, ``{dtype_include: ..., dtype_exclude: ..., pattern: ...}`` a column selector."""
     cls = resolve_estimator(estimator, allow)
-    instance = cls(**{key: _build_value(value, allow) for key, value in params.items()})
+    instance = cls(**{key: build_value(value, allow) for key, value in params.items()})
     return instance
 
 
-def _build_value(value: Any, allow: Sequence[str]) -> Any:
+def build_value(value: Any, allow: Sequence[str]) -> Any:
+    """A spec value as the Python object it describes (plain values pass through)."""
     if isinstance(value, dict) and "estimator" in value and set(value) <= {"estimator", "params"}:
         return build_estimator(value["estimator"], value.get("params") or {}, allow)
+    if is_function_ref(value):
+        return resolve_function(value["function"], allow)
+    if is_selector(value):
+        return build_selector(value)
     if isinstance(value, list):
-        return [_build_value(item, allow) for item in value]
+        return [build_value(item, allow) for item in value]
     return value
 
 
-def build_pipeline(steps: Sequence[StepSpec], allow: Sequence[str] = ()) -> Pipeline:
-    return Pipeline(
-        [(step.name, build_estimator(step.estimator, step.params, allow)) for step in steps]
+def accepts_any_keyword(cls: type[Any]) -> bool:
+    """Whether the class takes ``**kwargs`` (XGBoost, LightGBM): unknown names pass through."""
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+
+
+#: Choice values that are not estimators: scikit-learn's own words for "no step".
+NOT_ESTIMATORS = ("passthrough", "drop", None)
+
+#: key -> stored value -> the estimator it stands for ({estimator, params}), or the raw value
+ChoiceTable = dict[str, dict[Any, Any]]
+
+
+def choice_table(spec: Spec) -> ChoiceTable:
+    """The estimator-valued dimensions of the space and what each of their values builds.
+
+    A categorical dimension is estimator-valued when a choice is written as
+    ``{estimator: ...}``, or when its key names a pipeline step (then bare names such as
+    ``RandomForestClassifier`` are estimators too).
+    """
+    steps = {step.name for step in spec.pipeline or []}
+    table: ChoiceTable = {}
+    for key, dim in spec.space.items():
+        if not isinstance(dim, CategoricalDimension):
+            continue
+        written = any(isinstance(c, EstimatorChoice) for c in dim.choices)
+        if not (written or key in steps):
+            continue
+        options: dict[Any, Any] = {}
+        for choice in dim.choices:
+            if isinstance(choice, EstimatorChoice):
+                options[choice.label] = {"estimator": choice.estimator, "params": choice.params}
+            elif isinstance(choice, str) and choice not in NOT_ESTIMATORS:
+                options[choice] = {"estimator": choice, "params": {}}
+            else:
+                options[choice] = choice
+        table[key] = options
+    return table
+
+
+def realize(params: dict[str, Any], table: ChoiceTable, allow: Sequence[str]) -> dict[str, Any]:
+    """Parameters as set_params wants them: a stored estimator name becomes a fresh estimator."""
+    built = dict(params)
+    for key, options in table.items():
+        if key in built and _hashable(built[key]) and built[key] in options:
+            option = options[built[key]]
+            if isinstance(option, dict):
+                built[key] = build_estimator(option["estimator"], option["params"], allow)
+            else:
+                built[key] = option
+    return built
+
+
+def _hashable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+class SpecPipeline(Pipeline):  # type: ignore[misc]
+    """A Pipeline whose ``set_params`` builds the estimator a trial chose by name.
+
+    Trials store an estimator choice as a string, so params stay JSON in storage; this is
+    the one place a name becomes an estimator, whoever clones and sets the pipeline.
+    """
+
+    def __init__(
+        self,
+        steps: Any,
+        *,
+        choices: ChoiceTable | None = None,
+        allow_imports: tuple[str, ...] = (),
+        transform_input: Any = None,
+        memory: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.choices = choices
+        self.allow_imports = allow_imports
+
+    def set_params(self, **params: Any) -> SpecPipeline:
+        super().set_params(**realize(params, self.choices or {}, self.allow_imports))
+        return self
+
+
+def build_pipeline(
+    steps: Sequence[StepSpec], allow: Sequence[str] = (), choices: ChoiceTable | None = None
+) -> SpecPipeline:
+    return SpecPipeline(
+        [(step.name, build_estimator(step.estimator, step.params, allow)) for step in steps],
+        choices=choices or {},
+        allow_imports=tuple(allow),
     )
+
+
+def pipeline_of(spec: Spec) -> SpecPipeline:
+    """The spec's pipeline with its fixed parameters, ready for a trial's ``set_params``."""
+    assert spec.pipeline is not None
+    return build_pipeline(spec.pipeline, spec.allow_imports, choice_table(spec))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tunedag.data import Dataset, load_dataset
-from tunedag.estimators import build_pipeline
+from tunedag.estimators import pipeline_of
 from tunedag.fidelity import FidelityWorkload
 from tunedag.scoring import resolve_scorer
 from tunedag.spec.models import Spec
@@ -40,7 +40,7 @@ class Prepared:
         assert self.spec.pipeline is not None
         if self.spec.fidelity is not None:  # the final model trained in increments
             return FidelityWorkload(
-                pipeline=build_pipeline(self.spec.pipeline, self.spec.allow_imports),
+                pipeline=pipeline_of(self.spec),
                 scorer=resolve_scorer(self.spec.objective.metric),
                 X=self.dev.X,
                 y=self.dev.y,
@@ -48,7 +48,7 @@ class Prepared:
                 fidelity=self.spec.fidelity,
             )
         return PipelineWorkload(
-            pipeline=build_pipeline(self.spec.pipeline, self.spec.allow_imports),
+            pipeline=pipeline_of(self.spec),
             scorer=resolve_scorer(self.spec.objective.metric),
             X=self.dev.X,
             y=self.dev.y,
@@ -105,7 +105,7 @@ def spec_parts(spec: Spec) -> dict[str, str]:
                 **({"fidelity": spec.fidelity.model_dump(mode="json")} if spec.fidelity else {}),
             }
         ),
-        "objective": _digest(spec.objective.model_dump(mode="json")),
+        "objective": _digest(spec.objective.model_dump(mode="json", exclude={"report"})),
         "split": _digest({"split": spec.split.model_dump(mode="json"), "seed": spec.seed}),
         "data source": _digest(spec.data.model_dump(mode="json")),
     }

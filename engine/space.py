@@ -44,7 +44,7 @@ class SearchSpace:
         """The grid axis of a dimension, or None when it is continuous."""
         dim = self.dimensions[name]
         if isinstance(dim, CategoricalDimension):
-            return list(dim.choices)
+            return list(dim.labels)
         if dim.values is not None:
             return list(dim.values)
         assert dim.low is not None and dim.high is not None
@@ -111,7 +111,8 @@ class SearchSpace:
         dim = self.dimensions[name]
         u = min(max(u, 0.0), 1.0 - 1e-12)
         if isinstance(dim, CategoricalDimension):
-            return dim.choices[int(u * len(dim.choices))]
+            labels = dim.labels
+            return labels[int(u * len(labels))]
         if dim.values is not None:
             return dim.values[int(u * len(dim.values))]
         assert dim.low is not None and dim.high is not None
@@ -142,7 +143,7 @@ class SearchSpace:
     def _inside(self, name: str, value: Any) -> bool:
         dim = self.dimensions[name]
         if isinstance(dim, CategoricalDimension):
-            return value in dim.choices
+            return value in dim.labels
         if dim.values is not None:
             return value in dim.values
         assert dim.low is not None and dim.high is not None

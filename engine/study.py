@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunedag.dag import build_dag, check_test_isolation
+from tunedag.dryrun import dry_run
 from tunedag.errors import (
     InterruptedStudy,
     SpecChangedError,
@@ -105,6 +106,9 @@ class _Driver:
 
     def run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
+        dry_run(
+            self.spec, prepared
+        )  # a spec that would fail every trial fails here, stored nothing
         record = self._open_study(prepared, fresh)
         evaluations = self.storage.test_evaluations(self.name)
         self.ledger = Ledger(self.storage.trials(self.name))

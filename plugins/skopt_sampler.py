@@ -228,7 +228,7 @@ class _Axis:
 def _axis(space: SearchSpace, name: str) -> _Axis:
     dim = space.dimensions[name]
     if isinstance(dim, CategoricalDimension):
-        choices = tuple(dim.choices)
+        choices = tuple(dim.labels)
         if len(choices) == 1:
             return _Axis(name, "constant", None, values=choices)
         return _Axis(

@@ -94,7 +94,7 @@ def axis_scale(dimension: Dimension | None, values: Sequence[Any]) -> Scale:
 
 def categories(dimension: Dimension | None, values: Sequence[Any]) -> list[Any]:
     """The category axis: the spec's choices in their order, then any other stored value."""
-    order = list(dimension.choices) if isinstance(dimension, CategoricalDimension) else []
+    order = list(dimension.labels) if isinstance(dimension, CategoricalDimension) else []
     keys = {repr(c) for c in order}
     for value in values:
         if repr(value) not in keys:

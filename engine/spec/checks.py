@@ -14,12 +14,19 @@ from sklearn.base import is_classifier, is_regressor
 
 from tunedag.data import check_source
 from tunedag.errors import Problem, SpecError
-from tunedag.estimators import build_pipeline, resolve_estimator
+from tunedag.estimators import accepts_any_keyword, pipeline_of, resolve_estimator
 from tunedag.registry import Plugins
 from tunedag.scoring import resolve_scorer, scorer_task
 from tunedag.space import SearchSpace
 from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, Spec
+from tunedag.spec.value_checks import (
+    check_choices,
+    check_report,
+    check_values,
+    choice_param_findings,
+    param_names,
+)
 
 Finding = tuple[Loc, str, int]  # where, what, exit code
 
@@ -29,6 +36,7 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     if spec.pipeline is not None:
         pipeline, findings = _check_pipeline(spec)
         yield from findings
+        yield from check_choices(spec)
     else:
         yield from _check_trial_function(spec)
     yield from _check_space(spec, pipeline)
@@ -55,35 +63,39 @@ def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:
             for problem in error.problems:
                 findings.append((("pipeline", index, "estimator"), problem.message, problem.code))
             continue
-        accepted = _param_names(cls)
+        accepted = param_names(cls)
         for param in step.params:
             if accepted is not None and param not in accepted:
                 hint = _did_you_mean(param, accepted)
                 message = f"{cls.__name__} has no parameter {param!r}{hint}"
                 findings.append((("pipeline", index, "params", param), message, 65))
+    findings += check_values(spec)
     if findings:
         return None, findings
     try:
-        return build_pipeline(spec.pipeline, spec.allow_imports), []
+        pipeline = pipeline_of(spec)
     except SpecError as error:
         return None, [(("pipeline",), p.message, p.code) for p in error.problems]
     except (TypeError, ValueError) as error:
         return None, [(("pipeline",), f"cannot build the pipeline: {error}", 65)]
+    return pipeline, list(_check_passed_through(spec, pipeline))
 
 
-def _param_names(cls: type[Any]) -> list[str] | None:
-    """The constructor parameters of an estimator class, without instantiating it
-    (some, like VotingClassifier, have required arguments); None when unknown."""
-    getter = getattr(cls, "_get_param_names", None)
-    if getter is not None:
+def _check_passed_through(spec: Spec, pipeline: Any) -> Iterator[Finding]:
+    """Names a ``**kwargs`` estimator took unchecked must show in its get_params()."""
+    for index, (step, (_, estimator)) in enumerate(
+        zip(spec.pipeline or [], pipeline.steps, strict=True)
+    ):
+        if not accepts_any_keyword(type(estimator)):
+            continue
         try:
-            return list(getter())
-        except (TypeError, RuntimeError):
-            return None
-    try:
-        return list(cls().get_params(deep=False))
-    except Exception:
-        return None
+            known = estimator.get_params(deep=False)
+        except Exception:
+            continue
+        for param in step.params:
+            if param not in known:
+                message = f"{type(estimator).__name__} did not keep parameter {param!r}"
+                yield ("pipeline", index, "params", param), message, 65
 
 
 def _check_trial_function(spec: Spec) -> Iterator[Finding]:
@@ -107,9 +119,16 @@ def _check_space(spec: Spec, pipeline: Any) -> Iterator[Finding]:
         params = pipeline.get_params(deep=True)
         steps = [step.name for step in spec.pipeline or []]
         for key in spec.space:
+            under_choice = choice_param_findings(spec, key)
+            if under_choice is not None:
+                yield from under_choice
+                continue
             if key in params:
                 continue
             step = key.split("__", 1)[0]
+            owner, _, rest = key.rpartition("__")
+            if owner in params and "__" not in rest and accepts_any_keyword(type(params[owner])):
+                continue  # passed through to a **kwargs estimator
             if "__" not in key or step not in steps:
                 message = f"{key!r} does not name a pipeline step (steps: {', '.join(steps)})"
                 hint = _did_you_mean(key, [p for p in params if "__" in p])
@@ -179,8 +198,8 @@ def _check_conditions(spec: Spec) -> Iterator[Finding]:
             if isinstance(parent_dim, CategoricalDimension):
                 values = allowed if isinstance(allowed, list) else [allowed]
                 for value in values:
-                    if value not in parent_dim.choices:
-                        message = f"{value!r} is not one of {parent}'s choices {parent_dim.choices}"
+                    if value not in parent_dim.labels:
+                        message = f"{value!r} is not one of {parent}'s choices {parent_dim.labels}"
                         yield loc, message, 65
     for cycle in nx.simple_cycles(graph):
         yield ("space", cycle[0], "when"), f"conditions form a cycle: {' -> '.join(cycle)}", 65
@@ -188,6 +207,11 @@ def _check_conditions(spec: Spec) -> Iterator[Finding]:
 
 def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
     if pipeline is None:
+        if spec.trial is not None and spec.objective.report:
+            message = (
+                "extra metrics score a pipeline's predictions; a custom trial returns one value"
+            )
+            yield ("objective", "report"), message, 65
         return
     metric = spec.objective.metric
     try:
@@ -202,6 +226,7 @@ def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
         )
         yield ("objective", "direction"), message, 65
     final = pipeline.steps[-1][1]
+    yield from check_report(spec, final)
     task = scorer_task(metric)
     if task == "regression" and is_classifier(final):
         yield (

@@ -200,14 +200,56 @@ class IntDimension(_NumericDimension):
     values: list[int] | None = None
 
 
+class EstimatorChoice(Strict):
+    """One estimator a categorical dimension may choose, with its own fixed parameters.
+
+    Trials store the choice by its `name` (the class name unless given), so storage, events
+    and reports hold a plain string; the estimator is built when the pipeline's parameters
+    are set.
+    """
+
+    estimator: str = Field(description="an estimator such as sklearn.svm.SVC")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed parameters")
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$",
+        description="the value trials store and `when:` names; defaults to the class name",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.estimator.rsplit(".", 1)[-1]
+
+
+Choice = str | int | float | bool | None | EstimatorChoice
+
+
 class CategoricalDimension(_Dimension):
     type: Literal["categorical"]
-    choices: list[str | int | float | bool | None] = Field(min_length=1)
+    choices: list[Choice] = Field(
+        min_length=1,
+        description="values, or estimators ({estimator: PATH, params: {...}} or a bare name) "
+        "that replace the step or estimator parameter this key names",
+    )
+
+    @property
+    def labels(self) -> list[str | int | float | bool | None]:
+        """The values trials take: an estimator choice is its name, anything else itself."""
+        return [c.label if isinstance(c, EstimatorChoice) else c for c in self.choices]
 
     @model_validator(mode="after")
     def _distinct(self) -> CategoricalDimension:
-        if len({repr(c) for c in self.choices}) != len(self.choices):
-            raise invalid("`choices` must be distinct", "choices")
+        labels = self.labels
+        for index, label in enumerate(labels):
+            if repr(label) in {repr(c) for c in labels[:index]}:
+                hint = (
+                    " (give estimator choices distinct `name:`s)"
+                    if isinstance(self.choices[index], EstimatorChoice)
+                    else ""
+                )
+                raise invalid(
+                    f"`choices` must be distinct, but {label!r} repeats{hint}", "choices", index
+                )
         return self
 
 
@@ -220,6 +262,10 @@ class ObjectiveSpec(Strict):
     metric: str = Field(description="a scikit-learn scorer name, such as roc_auc or neg_log_loss")
     direction: Literal["maximize", "minimize"] | None = Field(
         None, description="defaults from the scorer: scikit-learn scorers are greater-is-better"
+    )
+    report: list[str] = Field(
+        default_factory=list,
+        description="extra scorer names computed per fold and on the test set, never optimised",
     )
 
 

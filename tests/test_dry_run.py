@@ -1,0 +1,198 @@
+"""The dry run: values that validate but would fail every trial are caught before any trial
+is stored, each at the file:line:col of the key that caused it, in a few seconds."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+import tunedag
+from tunedag.dryrun import dry_run_spec
+from tunedag.errors import SpecError
+
+REPO = Path(__file__).resolve().parents[1]
+
+SVC_SPEC = """\
+name: dry
+seed: 1
+data: {source: sklearn:breast_cancer}
+split:
+  test: {fraction: 0.2, stratify: true}
+  validation: {method: stratified_kfold, folds: 3}
+pipeline:
+  - {name: scale, estimator: sklearn.preprocessing.StandardScaler}
+  - name: model
+    estimator: sklearn.svm.SVC
+    params: {random_state: 0}
+space:
+  model__C: {type: float, low: 1.0e-3, high: 1.0e+3, log: true}
+objective: {metric: roc_auc}
+budget: {trials: 2}
+"""
+
+CSV_SPEC = """\
+name: dry-csv
+seed: 1
+data:
+  source: csv:customers.csv
+  target: churned
+  drop: [customer_id]
+split:
+  test: {fraction: 0.2, stratify: true}
+  validation: {method: stratified_kfold, folds: 3}
+pipeline:
+  - name: prep
+    estimator: sklearn.compose.ColumnTransformer
+    params:
+      transformers:
+        - [num, {estimator: sklearn.impute.SimpleImputer}, {dtype_include: number}]
+        - [cat, {estimator: sklearn.preprocessing.OneHotEncoder}, {dtype_exclude: number}]
+  - {name: model, estimator: sklearn.linear_model.LogisticRegression}
+space:
+  model__C: {type: float, low: 1.0e-3, high: 1.0e+3, log: true}
+objective: {metric: f1}
+budget: {trials: 2}
+"""
+
+
+@pytest.fixture
+def csv_dir(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "specs" / "data" / "customers.csv", tmp_path / "customers.csv")
+    return tmp_path
+
+
+def caught(path: Path) -> tuple[str, float]:
+    """The dry run's message for the spec at ``path``, and how long it took to say it."""
+    started = time.perf_counter()
+    spec = tunedag.load_spec(path)
+    with pytest.raises(SpecError) as error:
+        dry_run_spec(spec)
+    seconds = time.perf_counter() - started
+    assert error.value.exit_code == 65
+    return str(error.value), seconds
+
+
+def position(text: str, needle: str, occurrence: int = 1) -> str:
+    """line:col of the n-th ``needle`` in ``text`` (1-based), as a Problem prints it."""
+    start = -1
+    for _ in range(occurrence):
+        start = text.index(needle, start + 1)
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    return f"{line}:{column}"
+
+
+def test_a_string_random_state_is_caught_at_its_key(spec_file: Callable[..., Path]) -> None:
+    text = SVC_SPEC.replace("random_state: 0", "random_state: zero")
+    message, seconds = caught(spec_file(text))
+    where = position(text, "random_state")
+    assert f"spec.yaml:{where}: pipeline[1].params.random_state: dry run: " in message
+    assert "The 'random_state' parameter of SVC must be an int" in message
+    assert "Got 'zero' instead" in message
+    assert seconds < 5
+
+
+def test_class_weight_none_as_a_string_is_caught(spec_file: Callable[..., Path]) -> None:
+    text = SVC_SPEC.replace(
+        "estimator: sklearn.svm.SVC\n    params: {random_state: 0}",
+        "estimator: sklearn.linear_model.LogisticRegression\n    params: {class_weight: 'None'}",
+    )
+    message, seconds = caught(spec_file(text))
+    where = position(text, "class_weight")
+    assert f"spec.yaml:{where}: pipeline[1].params.class_weight: " in message
+    assert "Got 'None' instead" in message
+    assert seconds < 5
+
+
+def test_roc_auc_on_a_three_class_target_is_caught_at_the_metric(
+    spec_file: Callable[..., Path],
+) -> None:
+    text = SVC_SPEC.replace("sklearn:breast_cancer", "sklearn:iris")
+    message, seconds = caught(spec_file(text))
+    where = position(text, "metric")
+    assert f"spec.yaml:{where}: objective.metric: dry run: scoring 'roc_auc' failed" in message
+    assert "the target has 3 classes: write roc_auc_ovr or roc_auc_ovo" in message
+    assert seconds < 5
+
+
+def test_string_columns_into_a_scaler_are_caught_at_the_step(
+    csv_dir: Path, spec_file: Callable[..., Path]
+) -> None:
+    text = CSV_SPEC.replace(
+        "estimator: sklearn.compose.ColumnTransformer\n    params:\n      transformers:\n"
+        "        - [num, {estimator: sklearn.impute.SimpleImputer}, {dtype_include: number}]\n"
+        "        - [cat, {estimator: sklearn.preprocessing.OneHotEncoder}, "
+        "{dtype_exclude: number}]",
+        "estimator: sklearn.preprocessing.StandardScaler",
+    )
+    message, seconds = caught(spec_file(text))
+    where = position(text, "estimator: sklearn.preprocessing.StandardScaler")
+    assert f"spec.yaml:{where}: pipeline[0].estimator: dry run: fitting step 'prep'" in message
+    assert "could not convert string to float" in message
+    assert seconds < 5
+
+
+def test_a_corner_of_the_space_that_breaks_a_constraint_is_caught_at_its_bound(
+    spec_file: Callable[..., Path],
+) -> None:
+    text = SVC_SPEC.replace(
+        "model__C: {type: float, low: 1.0e-3, high: 1.0e+3, log: true}",
+        "model__C: {type: float, low: -1.0, high: 10.0}",
+    )
+    message, seconds = caught(spec_file(text))
+    where = position(text, "low: -1.0")
+    assert f"spec.yaml:{where}: space.model__C.low: dry run: The 'C' parameter of SVC" in message
+    assert "Got -1.0 instead" in message
+    assert seconds < 5
+
+
+def test_a_column_selector_that_picks_nothing_names_the_columns(
+    csv_dir: Path, spec_file: Callable[..., Path]
+) -> None:
+    text = CSV_SPEC.replace("{dtype_exclude: number}", "{dtype_include: datetime}")
+    message, seconds = caught(spec_file(text))
+    where = position(text, "{dtype_include: datetime}")
+    assert f"spec.yaml:{where}: pipeline[0].params.transformers[1][2]: dry run: " in message
+    assert "the selector dtype_include='datetime' picks no column" in message
+    assert "region (" in message and "tenure_months (int64)" in message
+    assert seconds < 5
+
+
+def test_a_good_spec_passes_the_dry_run(csv_dir: Path, spec_file: Callable[..., Path]) -> None:
+    summary = dry_run_spec(tunedag.load_spec(spec_file(CSV_SPEC)))
+    assert summary.fitted == 1 and summary.configurations == 3
+    assert "dry run ok" in str(summary)
+
+
+def test_validate_dry_run_on_the_command_line(
+    run_cli: Callable[..., Result], spec_file: Callable[..., Path]
+) -> None:
+    good = run_cli("validate", "--dry-run", spec_file(SVC_SPEC))
+    assert good.exit_code == 0, good.stderr
+    assert "dry run ok: 3 configurations built and validated" in good.stderr
+    bad = spec_file(SVC_SPEC.replace("random_state: 0", "random_state: zero"), "bad.yaml")
+    assert run_cli("validate", bad).exit_code == 0  # types alone cannot see it
+    result = run_cli("validate", "--dry-run", bad)
+    assert result.exit_code == 65
+    assert "pipeline[1].params.random_state" in result.stderr
+
+
+def test_run_stops_before_storing_any_trial(
+    run_cli: Callable[..., Result], spec_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "dry.sqlite"
+    text = SVC_SPEC.replace("random_state: 0", "random_state: zero") + f"storage: sqlite:///{db}\n"
+    result = run_cli("run", spec_file(text))
+    assert result.exit_code == 65
+    assert "pipeline[1].params.random_state: dry run:" in result.stderr
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "trials" in tables:
+                assert conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 0
