@@ -83,8 +83,9 @@ def test_no_test_row_reaches_a_fit_during_the_search(
     events, _ = recorder()
 
     def mark(event: dict[str, Any]) -> None:
-        # study_finished comes after the last trial and before the test evaluation
-        if event["event"] == "study_finished":
+        # study_started comes after the dry run; study_finished after the last trial and
+        # before the test evaluation
+        if event["event"] in ("study_started", "study_finished"):
             with log.open("a") as stream:
                 stream.write(json.dumps(MARK) + "\n")
 
@@ -93,9 +94,17 @@ def test_no_test_row_reaches_a_fit_during_the_search(
     assert result.counts["complete"] == 3 and result.test_value is not None
 
     calls = read_log(log)
-    cut = calls.index(MARK)
-    search, final = calls[:cut], calls[cut + 1 :]
+    start = calls.index(MARK)
+    cut = calls.index(MARK, start + 1)
+    dry, search, final = calls[:start], calls[start + 1 : cut], calls[cut + 1 :]
     fold_train = {frozenset(dev_keys[i] for i in train) for train, _ in prepared.folds}
+
+    # the dry run fits on a sample of one fold's training rows: development rows only
+    assert [c["call"] for c in dry][:1] == ["fit"]
+    first_train = {dev_keys[i] for i in prepared.folds[0][0]}
+    for call in dry:
+        assert not set(call["rows"]) & set(test_keys), f"a test row reached the dry run's {call}"
+    assert set(dry[0]["rows"]) <= first_train
 
     # the search: no test row anywhere; each fit on exactly one fold's training rows
     assert search, "the spy saw nothing during the search"
@@ -127,8 +136,17 @@ def test_fits_never_see_their_own_validation_rows(plugins: Path, tmp_path: Path)
     spec = tunedag.load_spec(write_spec(tmp_path, spy_spec(tmp_path, log, 1)))
     prepared = prepare(spec, base_dir_of(spec))
     dev_keys = row_keys(prepared.dev.X)
-    tunedag.run(spec, max_new_trials=1)  # one trial, no test evaluation yet
+    events, _ = recorder()
+
+    def mark(event: dict[str, Any]) -> None:
+        if event["event"] == "study_started":  # after the dry run
+            with log.open("a") as stream:
+                stream.write(json.dumps(MARK) + "\n")
+
+    events.add(mark)
+    tunedag.run(spec, max_new_trials=1, events=events)  # one trial, no test evaluation yet
     calls = read_log(log)
+    calls = calls[calls.index(MARK) + 1 :]
     # per fold: fit (fit_transform) on train, transform train, transform validation to score
     assert [c["call"] for c in calls] == ["fit", "transform", "transform"] * len(prepared.folds)
     for k, (train, valid) in enumerate(prepared.folds):
@@ -227,7 +245,13 @@ def test_pruned_and_failed_trials_keep_the_test_rows_locked(plugins: Path, tmp_p
     """A study whose trials all fail never scores the test rows."""
     log = tmp_path / "rows.jsonl"
     spec_dict = spy_spec(tmp_path, log, 1)
-    spec_dict["space"] = {"model__C": {"type": "float", "values": [-1.0]}}  # refused by sklearn
+    # valid for scikit-learn's parameter checks (so the dry run lets it through), but no fold
+    # has that many rows: every trial fails when it scores
+    spec_dict["pipeline"][2] = {
+        "name": "model",
+        "estimator": "sklearn.neighbors.KNeighborsClassifier",
+    }
+    spec_dict["space"] = {"model__n_neighbors": {"type": "int", "values": [100_000]}}
     spec_dict["sampler"] = {"name": "grid"}
     spec_dict["budget"] = {"trials": 1, "max_failed": 1}
     spec = tunedag.load_spec(write_spec(tmp_path, spec_dict))
