@@ -229,6 +229,19 @@ class SpecPipeline(Pipeline):  # type: ignore[misc]
         return self
 
 
+def plain_pipeline(model: Any) -> Any:
+    """A SpecPipeline as scikit-learn's own Pipeline over the same (fitted) steps, so a saved
+    model loads without tunedag and holds only trusted types."""
+    if not isinstance(model, SpecPipeline):
+        return model
+    return Pipeline(
+        model.steps,
+        transform_input=model.transform_input,
+        memory=model.memory,
+        verbose=model.verbose,
+    )
+
+
 def build_pipeline(
     steps: Sequence[StepSpec], allow: Sequence[str] = (), choices: ChoiceTable | None = None
 ) -> SpecPipeline:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tunedag.errors import PluginError
+from tunedag.estimators import plain_pipeline
 from tunedag.prepare import Prepared
 from tunedag.space import Params
 from tunedag.trial import PipelineWorkload, load_function
@@ -43,7 +44,7 @@ def refit_best(prepared: Prepared, params: Params) -> Any | None:
     """The fitted model for ``params``, or None for a trial function without ``fit``."""
     workload = prepared.workload
     if isinstance(workload, PipelineWorkload):
-        return workload.refit(params)
+        return plain_pipeline(workload.refit(params))
     trial = prepared.spec.trial
     if trial is None or trial.fit is None:
         return None

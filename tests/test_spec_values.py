@@ -101,6 +101,16 @@ def test_every_sampler_searches_the_model_choice(
         }
     assert result.test is not None and result.best_params is not None
     assert isinstance(result.best_params["model"], str)
+    saved = result.best_estimator  # saved as scikit-learn's own Pipeline, loaded back
+    assert type(saved).__name__ == "Pipeline"
+    assert (
+        type(saved.steps[-1][1]).__name__
+        == {
+            "SVC": "SVC",
+            "RandomForestClassifier": "RandomForestClassifier",
+            "logreg": "LogisticRegression",
+        }[result.best_params["model"]]
+    )
 
 
 def test_trials_csv_and_plan_name_the_chosen_estimator(
