@@ -38,30 +38,7 @@ def build_dag(spec: Spec) -> nx.DiGraph:
     folds = 1 if validation.method == "holdout" else validation.folds
     graph.add_node("make_folds", kind="split", label=f"{validation.method} x {folds}")
     graph.add_edge("split_test", "make_folds", rows="development")
-    steps = (
-        [s.name for s in spec.pipeline]
-        if spec.pipeline
-        else [f"trial {spec.trial.function}" if spec.trial else "trial"]
-    )
-    graph.add_node("aggregate", kind="trial", label=f"mean {spec.objective.metric} over folds")
-    for k in range(folds):
-        previous = "make_folds"
-        for step in steps:
-            node = f"fold{k}/fit/{step}"
-            chosen = spec.space.get(step)  # a step the space chooses: its estimators by name
-            names = (
-                f" ({' | '.join(map(str, chosen.labels))})"
-                if chosen is not None and hasattr(chosen, "labels")
-                else ""
-            )
-            graph.add_node(node, kind="fit", label=f"fold {k}: fit {step}{names} on training rows")
-            graph.add_edge(previous, node, rows="train" if previous == "make_folds" else "fitted")
-            previous = node
-        score = f"fold{k}/score"
-        graph.add_node(score, kind="score", label=f"fold {k}: score on validation rows")
-        graph.add_edge(previous, score, rows="fitted")
-        graph.add_edge("make_folds", score, rows="validation")
-        graph.add_edge(score, "aggregate", rows="score")
+    _add_trial_nodes(graph, spec, folds)
     graph.add_node(
         "search",
         kind="search",
@@ -75,6 +52,54 @@ def build_dag(spec: Spec) -> nx.DiGraph:
     graph.add_edge("refit", EVALUATE, rows="fitted")
     graph.add_edge("split_test", EVALUATE, rows="test")
     return graph
+
+
+def _add_trial_nodes(graph: nx.DiGraph, spec: Spec, folds: int) -> None:
+    """A trial's nodes: per fold, fit steps 1..j for each prefix j, then score; aggregate.
+
+    ``task`` names the unit that runs a node on a worker (``tunedag.scheduler``): one task
+    per fold for a pipeline, so folds spread across workers and fitted prefixes are
+    cached by content key; one task for the whole trial when its folds are interleaved
+    inside it (a custom trial function, or a model trained in fidelity levels).
+    """
+    if spec.pipeline:
+        steps = [step.name for step in spec.pipeline]
+    else:
+        steps = [f"trial {spec.trial.function}" if spec.trial else "trial"]
+    whole_trial = not spec.pipeline or spec.fidelity is not None
+    metric = spec.objective.metric
+    graph.add_node("aggregate", kind="aggregate", label=f"mean {metric} over folds, in fold order")
+    for k in range(folds):
+        task = "trial" if whole_trial else f"fold{k}"
+        previous = "make_folds"
+        for depth, step in enumerate(steps, start=1):
+            node = f"fold{k}/fit/{step}"
+            prefix = " > ".join(_step_label(spec, name) for name in steps[:depth])
+            graph.add_node(
+                node,
+                kind="fit",
+                fold=k,
+                depth=depth,
+                task=task,
+                label=f"fold {k}: fit {prefix} on training rows",
+            )
+            graph.add_edge(previous, node, rows="train" if previous == "make_folds" else "fitted")
+            previous = node
+        score = f"fold{k}/score"
+        graph.add_node(
+            score, kind="score", fold=k, task=task, label=f"fold {k}: {metric} on validation rows"
+        )
+        graph.add_edge(previous, score, rows="fitted")
+        graph.add_edge("make_folds", score, rows="validation")
+        graph.add_edge(score, "aggregate", rows="score")
+
+
+def _step_label(spec: Spec, step: str) -> str:
+    """A step's name; for a step the space chooses, with its estimators by name."""
+    chosen = spec.space.get(step)
+    if chosen is not None and hasattr(chosen, "labels"):
+        return f"{step} ({' | '.join(map(str, chosen.labels))})"
+    return step
 
 
 def check_test_isolation(graph: nx.DiGraph) -> None:

@@ -1,12 +1,18 @@
-"""The Executor base class: where trials run.
+"""The Executor base class: where the nodes of trials run.
 
-The driver owns the sampler and the storage; an executor only runs what it is handed.
-The engine calls ``start(workload, on_report)`` once per run, then alternates
-``submit`` (while ``free_slots()`` > 0) and ``wait``, and finally ``close``.
-``on_report(number, step, value)`` must be called in the driver's process for every
-intermediate value; its answer says whether the trial should stop (pruning). When the
-executor is made with ``prunes=False`` (the study's pruner never stops a trial) the answer
-is always False, so a worker may send its report on and go on without waiting for it.
+The driver owns the sampler, the pruner, the storage and the scheduler; an executor only
+runs the tasks it is handed. A task is one fold's chain of nodes of a trial (fit the
+pipeline's prefixes, fit the model, score), or a whole trial when its folds cannot be
+split apart (a custom trial function, a model trained in fidelity levels).
+
+The engine calls ``start(workload, on_report)`` once per run, then alternates ``submit``
+(while ``free_slots()`` > 0) and ``wait``, may ``cancel`` a trial's tasks (its time is up),
+and finally calls ``close``. ``wait(timeout)`` returns the outcome of every task that ended,
+or an empty list when ``timeout`` seconds passed first. ``on_report(number, step, value)``
+must be called in the driver's process for every intermediate value a whole-trial task
+reports; its answer says whether the trial should stop (pruning). When the executor is
+made with ``prunes=False`` (the study's pruner never stops a trial) the answer is always
+False, so a worker may send its report on and go on without waiting for it.
 """
 
 from __future__ import annotations
@@ -34,9 +40,34 @@ THREAD_ENV = (
 )
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a worker runs: fold ``fold``'s chain of nodes of a trial, or (fold None) all of it.
+
+    ``keys`` are the content keys of the chain's nodes (its fit nodes, then its score node):
+    the worker's cache looks fitted prefixes up by them, and Dask names its task after the
+    last one. ``attempt`` tells a re-queued trial's tasks from a stale one of its last try.
+    """
+
+    number: int
+    params: Params
+    attempt: int = 1
+    fold: int | None = None
+    keys: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        part = "trial" if self.fold is None else f"fold{self.fold}"
+        return f"trial {self.number} ({part}, attempt {self.attempt})"
+
+
 @dataclass
 class TrialOutcome:
-    """What running one trial gave. ``lost`` means its worker died: the driver re-queues it."""
+    """What running one task gave: a whole trial, or one fold of it (``fold`` set).
+
+    ``lost`` means its worker died: the driver re-queues the trial. ``cache_hits`` and
+    ``cache_misses`` count fit nodes taken from the cache and fitted.
+    """
 
     number: int
     state: TrialState
@@ -47,14 +78,32 @@ class TrialOutcome:
     duration_s: float = 0.0
     error: str | None = None
     lost: bool = False
+    fold: int | None = None
+    attempt: int = 1
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @classmethod
+    def lost_task(cls, task: Task, error: str) -> TrialOutcome:
+        """A task whose worker died: the driver re-queues its trial."""
+        return cls(
+            number=task.number,
+            state=TrialState.RUNNING,
+            lost=True,
+            error=error,
+            fold=task.fold,
+            attempt=task.attempt,
+        )
 
 
 class Workload(Protocol):
-    """Runs one configuration on the development rows; never sees the test rows."""
+    """Runs tasks of a configuration on the development rows; never sees the test rows."""
 
-    def run(
-        self, number: int, params: Params, report: Callable[[int, float], bool]
-    ) -> TrialOutcome: ...
+    def tasks(self, number: int, params: Params, attempt: int) -> list[Task]:
+        """A trial's tasks: one per fold when its folds run apart, else one for all."""
+        ...
+
+    def run(self, task: Task, report: Callable[[int, float], bool]) -> TrialOutcome: ...
 
 
 class Executor(Plugin, abc.ABC):
@@ -74,7 +123,7 @@ class Executor(Plugin, abc.ABC):
     ) -> None:
         self.options: Any = options if options is not None else self.Options()
         self.workers = workers
-        self.trial_timeout = trial_timeout
+        self.trial_timeout = trial_timeout  # enforced by the driver, through cancel()
         self.address = address
         self.prunes = prunes
 
@@ -84,15 +133,19 @@ class Executor(Plugin, abc.ABC):
 
     @abc.abstractmethod
     def free_slots(self) -> int:
-        """How many more trials the executor can take now."""
+        """How many more tasks the executor can take now."""
 
     @abc.abstractmethod
-    def submit(self, number: int, params: Params) -> None:
-        """Start trial ``number``; its outcome comes back from a later ``wait``."""
+    def submit(self, task: Task) -> None:
+        """Start ``task``; its outcome comes back from a later ``wait``."""
 
     @abc.abstractmethod
-    def wait(self) -> list[TrialOutcome]:
-        """Block until at least one submitted trial ended; return every ended one."""
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        """Block until a task ended, or ``timeout`` seconds passed; return every ended one."""
+
+    @abc.abstractmethod
+    def cancel(self, number: int) -> None:
+        """Stop every task of trial ``number`` now; no outcome comes back for them."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 
-from tunedag.executor import TrialOutcome
+from tunedag.executor import Task, TrialOutcome
 from tunedag.space import Params
 from tunedag.spec.models import FidelitySpec
 from tunedag.trial import PipelineWorkload, Report, TrialPruned, _Record, _timed, take
@@ -126,8 +126,9 @@ class _Incremental:
 class FidelityWorkload(PipelineWorkload):
     """A pipeline cross-validated on fixed folds, its final model trained in increments.
 
-    Same interface as PipelineWorkload: ``run(number, params, report)`` gives a
-    TrialOutcome; ``refit_and_score`` is the test node's fit and score.
+    Runs as one task a trial (its levels walk every fold before the next level), which
+    reports each level through ``report``; ``refit_and_score`` is the test node's fit and
+    score.
     """
 
     fidelity: FidelitySpec | None = None
@@ -137,8 +138,11 @@ class FidelityWorkload(PipelineWorkload):
         assert self.fidelity is not None
         return levels(self.fidelity)
 
-    def run(self, number: int, params: Params, report: Report) -> TrialOutcome:
-        return _timed(number, lambda record: self._levels(params, report, record))
+    def tasks(self, number: int, params: Params, attempt: int) -> list[Task]:
+        return [Task(number, params, attempt)]
+
+    def run(self, task: Task, report: Report) -> TrialOutcome:
+        return _timed(task, lambda record: self._levels(task.params, report, record))
 
     def _classes(self) -> Any:
         assert self.fidelity is not None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tunedag.cache import OFF, CacheSettings
 from tunedag.data import Dataset, load_dataset
 from tunedag.estimators import pipeline_of
 from tunedag.fidelity import FidelityWorkload
@@ -38,26 +39,33 @@ class Prepared:
         if self.spec.trial is not None:
             return FunctionWorkload(self.spec.trial.function, self.dev.X, self.dev.y, self.folds)
         assert self.spec.pipeline is not None
+        common: dict[str, Any] = {
+            "pipeline": pipeline_of(self.spec),
+            "scorer": resolve_scorer(self.spec.objective.metric),
+            "X": self.dev.X,
+            "y": self.dev.y,
+            "folds": self.folds,
+            "metric": self.spec.objective.metric,
+            "seed": self.spec.seed,
+            "data_fingerprint": self.dev.fingerprint,
+            "cache": cache_settings(self.spec),
+        }
         if self.spec.fidelity is not None:  # the final model trained in increments
-            return FidelityWorkload(
-                pipeline=pipeline_of(self.spec),
-                scorer=resolve_scorer(self.spec.objective.metric),
-                X=self.dev.X,
-                y=self.dev.y,
-                folds=self.folds,
-                fidelity=self.spec.fidelity,
-            )
-        return PipelineWorkload(
-            pipeline=pipeline_of(self.spec),
-            scorer=resolve_scorer(self.spec.objective.metric),
-            X=self.dev.X,
-            y=self.dev.y,
-            folds=self.folds,
-        )
+            return FidelityWorkload(**common, fidelity=self.spec.fidelity)
+        return PipelineWorkload(**common)
 
     @property
     def split_fingerprint(self) -> str:
         return split_fingerprint(self.dev, self.test, self.folds)
+
+
+def cache_settings(spec: Spec) -> CacheSettings:
+    """``execution.cache``: off, or a memory budget and a directory (relative to the cwd)."""
+    cache = spec.execution.cache
+    if cache == "off":
+        return OFF
+    disk = Path(cache.disk).expanduser().resolve() if cache.disk is not None else None
+    return CacheSettings(memory_bytes=int(cache.memory), disk=disk)
 
 
 def keep_columns(spec: Spec) -> list[str]:

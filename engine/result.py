@@ -76,6 +76,10 @@ class StudyResult:
             "finished": self.finished,
             "reason": self.reason,
             "counts": self.counts,
+            "cache": {
+                "hits": sum(t.cache_hits for t in self.trials),
+                "misses": sum(t.cache_misses for t in self.trials),
+            },
             "best": None
             if best is None
             else {
@@ -106,6 +110,7 @@ def status_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
         "finished": False,
         "reason": None,
         "counts": {state.value: 0 for state in TrialState},
+        "cache": {"hits": 0, "misses": 0},
         "best": None,
         "test": None,
     }

@@ -1,9 +1,12 @@
-"""One run's search loop: ask the sampler, hand trials to the executor, store each outcome.
+"""One run's search loop: ask the sampler, hand trials' tasks to the executor, store outcomes.
 
-Every state change is committed before the next step. Waiting trials (re-queued by an
-earlier stop) run before new ones, lowest number first; new trials come from the sampler
-in batches of the executor's free slots, so parallel workers stay busy and, in
-sequential mode, a resumed study proposes what an uninterrupted one would have.
+Every state change is committed before the next step. A free worker gets, in this order,
+the next fold of a running trial (``tunedag.scheduler``), a waiting trial (re-queued by an
+earlier stop, lowest number first), a new trial from the sampler (asked in batches of the
+executor's free slots, so parallel workers stay busy and, in sequential mode, a resumed
+study proposes what an uninterrupted one would have), and last a fold ahead of its turn.
+A trial past its ``trial_timeout`` is stopped and failed; when ``budget.time`` runs out,
+the trials still running are stopped and re-queued.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from typing import Any
+
+import networkx as nx
 
 from tunedag.errors import InterruptedStudy, PluginError, SpecError
 from tunedag.events import Events
@@ -20,6 +25,7 @@ from tunedag.prepare import Prepared
 from tunedag.pruner import Pruner
 from tunedag.registry import Plugins, Provided
 from tunedag.sampler import Sampler
+from tunedag.scheduler import Scheduler
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import Spec
 from tunedag.storage import Storage, TrialState
@@ -63,6 +69,11 @@ class Limits:
     def out_of_time(self) -> bool:
         return time.monotonic() - self.started >= self.seconds
 
+    @property
+    def ends(self) -> float:
+        """When ``budget.time`` runs out (monotonic clock)."""
+        return self.started + self.seconds
+
 
 class Search:
     def __init__(
@@ -90,7 +101,9 @@ class Search:
         self.exhausted = False
         self.new_trials = 0
 
-    def run(self, prepared: Prepared, workers: int, limits: Limits) -> str | None:
+    def run(
+        self, prepared: Prepared, graph: nx.DiGraph, workers: int, limits: Limits
+    ) -> str | None:
         """Run trials until a limit is reached; the reason the study finished, or None."""
         self.sampler: Sampler = self._plugin_call(
             self.sampler_ref,
@@ -109,23 +122,35 @@ class Search:
                 self._options(self.pruner_ref, self.spec.pruner.options), direction=self.direction
             ),
         )
+        workload = prepared.workload
+        self.scheduler = Scheduler(
+            graph, workload, self._on_report, trial_timeout=self.spec.budget.trial_timeout
+        )
         executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg,assignment]
             workers=workers,
             trial_timeout=self.spec.budget.trial_timeout,
             address=self.spec.execution.address,
             prunes=self.pruner.may_prune,
         )
-        executor.start(prepared.workload, self._on_report)
+        executor.start(workload, self._on_report)
         try:
             while True:
                 self.interrupt.check()
                 self._fill(executor, limits)
-                if not self.ledger.counts[TrialState.RUNNING]:
+                if not self.scheduler:
                     break
-                for outcome in executor.wait():
+                for outcome in executor.wait(self._wait_timeout(limits)):
+                    decided = self.scheduler.receive(outcome)
+                    if decided is not None:
+                        self._store(decided)
+                for outcome in self.scheduler.overdue():
+                    executor.cancel(outcome.number)
                     self._store(outcome)
+                if limits.out_of_time():
+                    self._stop_running(executor, "budget.time ran out")
         except BaseException as error:
             executor.close()
+            self.scheduler.drop()
             # every trial still running is this run's (a run starts by re-queueing strays),
             # including one a signal caught between its storage commit and the ledger
             for number in self.storage.requeue_running(self.name):
@@ -134,27 +159,56 @@ class Search:
         executor.close()
         return self._stop_reason(limits)
 
+    def _wait_timeout(self, limits: Limits) -> float | None:
+        """How long to wait for a task: until the next trial timeout or the end of the budget."""
+        ends = [limits.ends]
+        deadline = self.scheduler.deadline()
+        if deadline is not None:
+            ends.append(deadline)
+        soonest = min(ends)
+        return None if soonest == float("inf") else max(0.0, soonest - time.monotonic())
+
+    def _stop_running(self, executor: Executor, reason: str) -> None:
+        """Stop every running trial's tasks and put the trials back in the queue."""
+        for number in self.scheduler.drop():
+            executor.cancel(number)
+            self.storage.requeue(self.name, number)
+            self.ledger.put(self.storage.get_trial(self.name, number))
+            self.events.emit("trial_requeued", number=number, reason=reason)
+
     def _fill(self, executor: Executor, limits: Limits) -> None:
-        """Hand out waiting trials, then new proposals, while the executor has room."""
-        while executor.free_slots() > 0 and not self.too_many_failures():
-            if limits.out_of_time():
-                return
-            number = self.ledger.next_waiting()
-            if number is not None:
-                self._submit(executor, self.storage.start_trial(self.name, number))
+        """Hand out tasks while the executor has room (the order is in the module doc)."""
+        while executor.free_slots() > 0:
+            task = self.scheduler.next_in_order()
+            if task is None and self._start_trials(executor, limits):
                 continue
-            wanted = min(executor.free_slots(), limits.trials - len(self.ledger))
-            if limits.new_trials is not None:
-                wanted = min(wanted, limits.new_trials - self.new_trials)
-            if wanted <= 0:
+            if task is None:
+                task = self.scheduler.next_ahead()
+            if task is None:
                 return
-            proposals = self._ask(wanted)
-            if not proposals:
-                self.exhausted = True
-                return
-            for params in proposals:
-                self._submit(executor, self.storage.create_trial(self.name, params))
-            self.new_trials += len(proposals)
+            executor.submit(task)
+
+    def _start_trials(self, executor: Executor, limits: Limits) -> bool:
+        """Start a waiting trial, or a batch of new ones; False when none can start now."""
+        if self.too_many_failures() or limits.out_of_time():
+            return False
+        number = self.ledger.next_waiting()
+        if number is not None:
+            self._submit(executor, self.storage.start_trial(self.name, number))
+            return True
+        wanted = min(executor.free_slots(), limits.trials - len(self.ledger))
+        if limits.new_trials is not None:
+            wanted = min(wanted, limits.new_trials - self.new_trials)
+        if wanted <= 0 or self.exhausted:
+            return False
+        proposals = self._ask(wanted)
+        if not proposals:
+            self.exhausted = True
+            return False
+        for params in proposals:
+            self._submit(executor, self.storage.create_trial(self.name, params))
+        self.new_trials += len(proposals)
+        return True
 
     def _ask(self, n: int) -> list[Params]:
         history = self.ledger.trials
@@ -178,7 +232,7 @@ class Search:
         self.events.emit(
             "trial_started", number=trial.number, params=trial.params, attempt=trial.attempt
         )
-        executor.submit(trial.number, trial.params)
+        executor.submit(self.scheduler.start(trial))
 
     def _on_report(self, number: int, step: int, value: float) -> bool:
         """An intermediate value: kept in memory (stored with the outcome), then judged."""
@@ -221,6 +275,8 @@ class Search:
             fold_durations=outcome.fold_durations,
             duration_s=outcome.duration_s,
             error=outcome.error,
+            cache_hits=outcome.cache_hits,
+            cache_misses=outcome.cache_misses,
         )
         self.ledger.put(trial)
         if trial.state == TrialState.COMPLETE:
@@ -231,6 +287,8 @@ class Search:
                 value=trial.value,
                 fold_values=trial.fold_values,
                 duration_s=trial.duration_s,
+                cache_hits=trial.cache_hits,
+                cache_misses=trial.cache_misses,
             )
         elif trial.state == TrialState.PRUNED:
             last = max(trial.intermediate) if trial.intermediate else None

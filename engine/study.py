@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from tunedag.dag import build_dag, check_test_isolation
 from tunedag.dryrun import dry_run
 from tunedag.errors import (
@@ -58,9 +60,10 @@ def run(
     plugins = plugins or make_plugins()
     events = events or Events()
     events.study = spec.name
-    check_test_isolation(build_dag(spec))
+    graph = build_dag(spec)  # the graph that executes: its test rows reach the evaluation only
+    check_test_isolation(graph)
     with open_storage(storage or spec.storage_url, Path.cwd()) as store:
-        driver = _Driver(spec, store, plugins, events, workers or spec.execution.workers)
+        driver = _Driver(spec, graph, store, plugins, events, workers or spec.execution.workers)
         with _signals_raise() as driver.interrupt:
             result = driver.run(max_new_trials, fresh, allow_second_look)
     return result.with_model(model_path(spec, storage), spec.allow_imports)
@@ -85,9 +88,16 @@ def direction_of(spec: Spec) -> str:
 
 class _Driver:
     def __init__(
-        self, spec: Spec, storage: Storage, plugins: Plugins, events: Events, workers: int
+        self,
+        spec: Spec,
+        graph: nx.DiGraph,
+        storage: Storage,
+        plugins: Plugins,
+        events: Events,
+        workers: int,
     ) -> None:
         self.spec = spec
+        self.graph = graph
         self.name = spec.name
         self.storage = storage
         self.plugins = plugins
@@ -140,7 +150,7 @@ class _Driver:
             started=started,
         )
         try:
-            reason = search.run(prepared, self.workers, limits)
+            reason = search.run(prepared, self.graph, self.workers, limits)
         finally:
             self.storage.add_elapsed(self.name, time.monotonic() - started)
         self.interrupt.check()

@@ -1,9 +1,14 @@
 """Running one configuration: cross-validation on the development rows, fold by fold.
 
-Per fold a fresh clone of the pipeline is fitted on the training rows only and scored on
-the validation rows, so scaling, encoding and feature selection never see validation data.
-After each fold the running mean is reported as step k, which lets a pruner stop a hopeless
+A pipeline trial is split into one task per fold (see ``tunedag.nodes``): each fits the
+pipeline's steps on the fold's training rows only, reusing fitted prefixes from the
+worker's cache, and scores the validation rows, so scaling, encoding and feature selection
+never see validation data. The driver's scheduler puts the folds back together in order
+and reports the running mean after fold k as step k, which lets a pruner stop a hopeless
 configuration after one or two folds.
+
+A custom trial function, and a model trained in fidelity levels, run as one task: their
+folds are interleaved inside the trial, which reports through ``report``.
 """
 
 from __future__ import annotations
@@ -14,22 +19,22 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 
+from tunedag.cache import OFF, CacheSettings, FitCache, process_cache
 from tunedag.errors import InterruptedStudy
-from tunedag.executor import TrialOutcome
+from tunedag.executor import Task, TrialOutcome
+from tunedag.nodes import Fold, chain_keys, fold_key, run_fold, step_digests, take
 from tunedag.space import Params
 from tunedag.storage import TrialState
 
-Fold = tuple[np.ndarray, np.ndarray]
 Report = Callable[[int, float], bool]
 
-
-def take(X: Any, rows: np.ndarray) -> Any:
-    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+__all__ = ["Fold", "FunctionWorkload", "PipelineWorkload", "TrialContext", "take"]
 
 
 class TrialPruned(Exception):
@@ -38,28 +43,78 @@ class TrialPruned(Exception):
 
 @dataclass
 class PipelineWorkload:
-    """A scikit-learn pipeline cross-validated on fixed folds of the development rows."""
+    """A scikit-learn pipeline cross-validated on fixed folds of the development rows.
+
+    ``data_fingerprint`` and ``seed`` start every content key, and ``cache`` says how much
+    fitted preprocessing each worker keeps (``tunedag.cache``).
+    """
 
     pipeline: Any
     scorer: Any
     X: Any
     y: np.ndarray
     folds: Sequence[Fold]
+    metric: str = "score"
+    seed: int = 0
+    data_fingerprint: str = ""
+    cache: CacheSettings = OFF
 
-    def run(self, number: int, params: Params, report: Report) -> TrialOutcome:
-        return _timed(number, lambda record: self._folds(params, report, record))
+    @property
+    def fit_cache(self) -> FitCache | None:
+        """This process's cache of fitted prefixes (None when ``execution.cache`` is off)."""
+        return process_cache(self.cache) if self.cache.enabled else None
 
-    def _folds(self, params: Params, report: Report, record: _Record) -> float:
-        for step, (train, validation) in enumerate(self.folds):
-            started = time.perf_counter()
-            model = clone(self.pipeline).set_params(**params)
-            model.fit(take(self.X, train), self.y[train])
-            score = float(self.scorer(model, take(self.X, validation), self.y[validation]))
-            record.fold(score, time.perf_counter() - started)
-            pruned = record.report(step, report)
-            if pruned and step < len(self.folds) - 1:  # stopping after the last fold saves nothing
-                raise TrialPruned
-        return record.mean()
+    @cached_property
+    def fold_keys(self) -> list[str]:
+        return [
+            fold_key(self.data_fingerprint, self.seed, k, rows) for k, rows in enumerate(self.folds)
+        ]
+
+    def tasks(self, number: int, params: Params, attempt: int) -> list[Task]:
+        """One task per fold, each with the content keys of its chain of nodes."""
+        digests = None
+        if self.cache.enabled and len(self.pipeline.steps) > 1:
+            digests = step_digests(clone(self.pipeline).set_params(**params))
+        return [
+            Task(
+                number,
+                params,
+                attempt,
+                fold=k,
+                keys=chain_keys(start, digests, self.metric) if digests is not None else (),
+            )
+            for k, start in enumerate(self.fold_keys)
+        ]
+
+    def run(self, task: Task, report: Report) -> TrialOutcome:
+        """One fold's chain: fit the prefixes (or take them from the cache), fit, score."""
+        assert task.fold is not None, "a pipeline trial runs fold by fold"
+        started = time.perf_counter()
+        outcome = TrialOutcome(
+            number=task.number, state=TrialState.COMPLETE, fold=task.fold, attempt=task.attempt
+        )
+        try:
+            ran = run_fold(
+                self.pipeline,
+                task.params,
+                self.scorer,
+                self.X,
+                self.y,
+                self.folds[task.fold],
+                task.keys,
+                self.fit_cache,
+            )
+        except InterruptedStudy:
+            raise
+        except (Exception, SystemExit) as exc:  # a trial's own failure must not stop the study
+            outcome.state, outcome.error = TrialState.FAILED, _describe(exc)
+        else:
+            outcome.value = ran.score
+            outcome.fold_values = [ran.score]
+            outcome.cache_hits, outcome.cache_misses = ran.fit_hits, ran.fit_misses
+        outcome.duration_s = time.perf_counter() - started
+        outcome.fold_durations = [outcome.duration_s] if outcome.value is not None else []
+        return outcome
 
     def refit(self, params: Params) -> Any:
         """The pipeline fitted on every development row: the model the test node scores."""
@@ -106,14 +161,17 @@ class FunctionWorkload:
     y: np.ndarray
     folds: Sequence[Fold]
 
-    def run(self, number: int, params: Params, report: Report) -> TrialOutcome:
+    def tasks(self, number: int, params: Params, attempt: int) -> list[Task]:
+        return [Task(number, params, attempt)]  # the function walks its folds itself
+
+    def run(self, task: Task, report: Report) -> TrialOutcome:
         function = load_function(self.function_path)
 
         def body(record: _Record) -> float:
-            context = TrialContext(params, self.X, self.y, self.folds, report, record)
+            context = TrialContext(task.params, self.X, self.y, self.folds, report, record)
             return float(function(context))
 
-        return _timed(number, body)
+        return _timed(task, body)
 
 
 def load_function(path: str) -> Callable[..., Any]:
@@ -145,7 +203,8 @@ class _Record:
         return report(step, value)
 
 
-def _timed(number: int, body: Callable[[_Record], float]) -> TrialOutcome:
+def _timed(task: Task, body: Callable[[_Record], float]) -> TrialOutcome:
+    """Run a whole trial's body and say how it ended."""
     record = _Record()
     started = time.perf_counter()
     state, value, error = TrialState.COMPLETE, None, None
@@ -158,11 +217,11 @@ def _timed(number: int, body: Callable[[_Record], float]) -> TrialOutcome:
         value = record.intermediate[max(record.intermediate)] if record.intermediate else None
     except InterruptedStudy:
         raise
-    except Exception as exc:  # a trial's own failure must not stop the study
-        state, value = TrialState.FAILED, None
-        error = f"{type(exc).__name__}: {exc}\n{_short_traceback(exc)}"
+    except (Exception, SystemExit) as exc:  # a trial's own failure must not stop the study
+        state, value, error = TrialState.FAILED, None, _describe(exc)
     return TrialOutcome(
-        number=number,
+        number=task.number,
+        attempt=task.attempt,
         state=state,
         value=value,
         fold_values=record.fold_values,
@@ -173,5 +232,7 @@ def _timed(number: int, body: Callable[[_Record], float]) -> TrialOutcome:
     )
 
 
-def _short_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc, limit=-3)).strip()
+def _describe(exc: BaseException) -> str:
+    """The error stored with a failed trial: its message, then the last frames."""
+    frames = "".join(traceback.format_exception(exc, limit=-3)).strip()
+    return f"{type(exc).__name__}: {exc}\n{frames}"

@@ -4,18 +4,23 @@
 without an address, a ``LocalCluster`` of ``execution.workers`` single-threaded worker
 processes starts on 127.0.0.1 (no dashboard, a temporary directory) and stops with the run.
 
-What runs where: the driver keeps the sampler, the pruner and the storage; each trial is a
-Dask task that runs ``workload.run(number, params, report)`` on a worker and returns the
-TrialOutcome. The workload (development rows, folds, pipeline, scorer) is scattered once
-per run with ``broadcast=True``; every task gets its future, so the rows reach each worker
-once, not once per trial (a worker that joins later fetches them once from a peer).
+What runs where: the driver keeps the sampler, the pruner, the storage and the scheduler;
+each task the scheduler hands out (one fold's chain of nodes of a trial, or a whole trial)
+is a Dask task that runs ``workload.run(task, report)`` on a worker and returns its
+TrialOutcome. A fold's Dask key is its score node's content key (with the trial and
+attempt, since two trials may share a configuration), so the distributed scheduler names
+its tasks as the study graph does. The workload (development rows, folds, pipeline,
+scorer) is scattered once per run with ``broadcast=True``; every task gets its future, so
+the rows reach each worker once, not once per task (a worker that joins later fetches them
+once from a peer), and each worker keeps its own cache of fitted preprocessing in it.
 
-Reports and pruning are synchronous, as with the `local` executor: a worker publishes each
-report as a Dask event (``log_event``) that the driver receives without polling, then waits
-for the pruner's answer in a Dask ``Variable`` named after its task and step. When the
-study's pruner never stops a trial there is no answer to wait for, and the worker goes on.
+Reports of a whole-trial task and pruning are synchronous, as with the `local` executor: a
+worker publishes each report as a Dask event (``log_event``) that the driver receives
+without polling, then waits for the pruner's answer in a Dask ``Variable`` named after its
+task and step. When the study's pruner never stops a trial there is no answer to wait
+for, and the worker goes on. Fold tasks do not report: the driver judges their results.
 
-Failures: tasks go out with ``retries=0``. A worker that dies mid-trial gives
+Failures: tasks go out with ``retries=0``. A worker that dies mid-task gives
 ``KilledWorker`` (the LocalCluster's scheduler runs with ``allowed-failures: 0``); on a
 cluster whose scheduler retries by itself, the driver sees the same task start twice and
 treats the second start the same way; either way the trial comes back ``lost`` and the
@@ -41,8 +46,7 @@ from typing import Any
 
 from tunedag import hookimpl
 from tunedag.errors import ExecutorUnreachableError, UnknownNameError
-from tunedag.executor import THREAD_ENV, Executor, Reporter, TrialOutcome, Workload
-from tunedag.space import Params
+from tunedag.executor import THREAD_ENV, Executor, Reporter, Task, TrialOutcome, Workload
 from tunedag.storage import TrialState
 
 log = logging.getLogger("tunedag")
@@ -57,7 +61,7 @@ ANSWER_POLL_S = 2.0
 
 @dataclass
 class _Task:
-    number: int
+    task: Task
     future: Any
     started: float | None = None
     worker: str | None = None
@@ -172,17 +176,16 @@ class DaskExecutor(Executor):
     def free_slots(self) -> int:
         return self.workers - len(self.tasks)
 
-    def submit(self, number: int, params: Params) -> None:
+    def submit(self, task: Task) -> None:
         self._check_connected()
         if self.workload_future.status != "finished":  # every worker holding it died
             self._scatter()
-        key = f"tunedag-trial-{number}-{uuid.uuid4().hex[:12]}"
+        key = _task_key(task, self.topic)
         try:
             future = self.client.submit(
-                _run_trial,
+                _run_task,
                 self.workload_future,
-                number,
-                params,
+                task,
                 key,
                 self.topic,
                 self.prunes,
@@ -192,18 +195,18 @@ class DaskExecutor(Executor):
             )
         except (OSError, TimeoutError) as error:
             raise self._unreachable(error) from error
-        self.tasks[key] = _Task(number, future)
+        self.tasks[key] = _Task(task, future)
         future.add_done_callback(lambda done, key=key: self.inbox.put(("done", key)))
 
-    def wait(self) -> list[TrialOutcome]:
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            timeout = POLL_S
-            deadline = self._next_deadline()
+            poll = POLL_S
             if deadline is not None:
-                timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+                poll = min(poll, max(0.0, deadline - time.monotonic()))
             items: list[tuple[str, Any]] = []
             with contextlib.suppress(queue.Empty):
-                items.append(self.inbox.get(timeout=timeout))
+                items.append(self.inbox.get(timeout=poll))
                 while True:
                     items.append(self.inbox.get_nowait())
             outcomes: list[TrialOutcome] = []
@@ -211,10 +214,21 @@ class DaskExecutor(Executor):
                 outcome = self._handle(kind, payload)
                 if outcome is not None:
                     outcomes.append(outcome)
-            outcomes.extend(self._timed_out())
-            if outcomes:
+            if outcomes or (deadline is not None and time.monotonic() >= deadline):
                 return outcomes
             self._check_connected()
+
+    def cancel(self, number: int) -> None:
+        """Cancel the trial's tasks; on our own LocalCluster, kill the workers running them."""
+        for key, entry in list(self.tasks.items()):
+            if entry.task.number != number:
+                continue
+            del self.tasks[key]
+            entry.future.cancel()  # a whole-trial task stops at its next report
+            if self.cluster is not None and entry.worker is not None:
+                # our own single-threaded workers: stop it for real, the nanny restarts it
+                with contextlib.suppress(Exception):
+                    self.client.run(_kill_this_process, workers=[entry.worker], wait=False)
 
     def close(self) -> None:
         client, self.client = getattr(self, "client", None), None
@@ -258,7 +272,8 @@ class DaskExecutor(Executor):
                 if self.prunes:
                     self._answer(key, payload["step"], True)
                 return None
-            decision = self.on_report(task.number, int(payload["step"]), float(payload["value"]))
+            number = task.task.number
+            decision = self.on_report(number, int(payload["step"]), float(payload["value"]))
             if self.prunes:
                 self._answer(key, payload["step"], bool(decision))
         return None
@@ -273,11 +288,9 @@ class DaskExecutor(Executor):
         # the driver re-queues it as attempt + 1 and records it once
         del self.tasks[key]
         task.future.cancel()
-        return TrialOutcome(
-            number=task.number,
-            state=TrialState.RUNNING,
-            lost=True,
-            error=f"Dask worker {task.worker} died while running trial {task.number} "
+        return TrialOutcome.lost_task(
+            task.task,
+            f"Dask worker {task.worker} died while running {task.task.name} "
             "(the scheduler restarted its task)",
         )
 
@@ -299,7 +312,9 @@ class DaskExecutor(Executor):
             return self._lost(task, f"{type(error).__name__}: {error}")
         except Exception as error:  # outside the trial's own code: deserializing, importing
             return TrialOutcome(
-                number=task.number,
+                number=task.task.number,
+                attempt=task.task.attempt,
+                fold=task.task.fold,
                 state=TrialState.FAILED,
                 error=f"{type(error).__name__}: {error} (raised on the Dask worker, outside "
                 "the trial; is tunedag installed there, in the same version?)",
@@ -311,11 +326,8 @@ class DaskExecutor(Executor):
         return result
 
     def _lost(self, task: _Task, why: str) -> TrialOutcome:
-        return TrialOutcome(
-            number=task.number,
-            state=TrialState.RUNNING,
-            lost=True,
-            error=f"trial {task.number} was lost on Dask worker {task.worker or '?'}: {why}",
+        return TrialOutcome.lost_task(
+            task.task, f"{task.task.name} was lost on Dask worker {task.worker or '?'}: {why}"
         )
 
     def _answer(self, key: str, step: Any, decision: bool) -> None:
@@ -324,37 +336,7 @@ class DaskExecutor(Executor):
         except (OSError, TimeoutError) as error:
             raise self._unreachable(error) from error
 
-    # -- time-outs and the connection ----------------------------------------------------------
-
-    def _next_deadline(self) -> float | None:
-        started = [t.started for t in self.tasks.values() if t.started is not None]
-        if self.trial_timeout is None or not started:
-            return None
-        return min(started) + self.trial_timeout
-
-    def _timed_out(self) -> list[TrialOutcome]:
-        if self.trial_timeout is None:
-            return []
-        now, limit = time.monotonic(), self.trial_timeout
-        outcomes = []
-        for key, task in list(self.tasks.items()):
-            if task.started is None or now - task.started <= self.trial_timeout:
-                continue
-            del self.tasks[key]
-            task.future.cancel()  # the trial stops at its next report
-            if self.cluster is not None and task.worker is not None:
-                # our own single-threaded workers: stop it for real, the nanny restarts it
-                with contextlib.suppress(Exception):
-                    self.client.run(_kill_this_process, workers=[task.worker], wait=False)
-            outcomes.append(
-                TrialOutcome(
-                    number=task.number,
-                    state=TrialState.FAILED,
-                    duration_s=now - task.started,
-                    error=f"TrialTimeout: stopped after the trial_timeout of {limit:g}s",
-                )
-            )
-        return outcomes
+    # -- the connection ------------------------------------------------------------------------
 
     def _check_connected(self) -> None:
         if self.client is None or self.client.status != "running":
@@ -378,6 +360,13 @@ def _seconds(value: Any) -> float:
     from dask.utils import parse_timedelta
 
     return float(parse_timedelta(value, default="s"))
+
+
+def _task_key(task: Task, run: str) -> str:
+    """The Dask key: the score node's content key for a fold, made unique to this try."""
+    node = "trial" if task.fold is None else f"fold{task.fold}"
+    content = task.keys[-1][:16] if task.keys else uuid.uuid4().hex[:16]
+    return f"tunedag-{node}-{content}-t{task.number}.{task.attempt}-{run[-8:]}"
 
 
 def _answer_name(key: str, step: Any) -> str:
@@ -407,10 +396,10 @@ def _limit_threads() -> None:
     _threads_limited = True
 
 
-def _run_trial(
-    workload: Workload, number: int, params: Params, key: str, topic: str, prunes: bool
+def _run_task(
+    workload: Workload, task: Task, key: str, topic: str, prunes: bool
 ) -> TrialOutcome | None:
-    """The Dask task: one trial on a worker, reporting to the driver through events."""
+    """The Dask task: one task on a worker, reporting to the driver through events."""
     import distributed
 
     dask: Any = distributed  # partly untyped
@@ -422,7 +411,7 @@ def _run_trial(
         {
             "kind": "start",
             "key": key,
-            "number": number,
+            "number": task.number,
             "worker": worker.address,
             "pid": os.getpid(),
         },
@@ -440,7 +429,7 @@ def _run_trial(
             {
                 "kind": "report",
                 "key": key,
-                "number": number,
+                "number": task.number,
                 "step": int(step),
                 "value": float(value),
             },
@@ -459,7 +448,7 @@ def _run_trial(
         return bool(decision)
 
     try:
-        return workload.run(number, params, report)
+        return workload.run(task, report)
     except _Abandoned:
         return None
 

@@ -1,20 +1,20 @@
-"""The `local` executor: trials in this process, or in a pool of forked worker processes.
+"""The `local` executor: tasks in a pool of worker processes forked from the driver.
 
-With one worker and no `trial_timeout`, trials run inline: no process start, no copying,
-which keeps the engine's overhead per trial well under a millisecond.
-
-Otherwise trials run in a pool of up to `execution.workers` processes forked from the
-driver. A worker is forked when a trial needs one and no idle worker is left, and then
-serves trial after trial: the workload (the development rows, the folds, the pipeline)
-reaches it once, through the fork, shared copy-on-write with the driver, and each trial
-sends it only ``(number, params)`` over a pipe. The same pipe carries the trial's reports
-to the driver and the pruning decision back, then the outcome. When the study's pruner
-never stops a trial, a report gets no answer and the worker does not wait for one.
+Every task runs in a worker process, one worker or many, so a trial that crashes, calls
+``os._exit`` or ``sys.exit``, or is killed by a signal loses only its own task: the driver
+stays up and records it. A worker is forked when a task needs one and no idle worker is
+left, and then serves task after task: the workload (the development rows, the folds, the
+pipeline) reaches it once, through the fork, shared copy-on-write with the driver, and
+each task sends it only the task (trial number, parameters, fold, content keys) over a
+pipe. A worker keeps its cache of fitted preprocessing across the tasks it serves. The
+same pipe carries a whole-trial task's reports to the driver and the pruning decision
+back, then the outcome. When the study's pruner never stops a trial, a report gets no
+answer and the worker does not wait for one.
 
 A worker that dies (killed, out of memory, a crash in native code) loses only its own
-trial: the driver sees the pipe close, returns the trial as ``lost`` and re-queues it,
-and the next trial forks a fresh worker. A trial past its `trial_timeout` is stopped for
-real: its worker is killed, the trial recorded as failed, and a fresh worker replaces it.
+task: the driver sees the pipe close, returns it as ``lost`` and re-queues the trial, and
+the next task forks a fresh worker. ``cancel`` (a trial past its ``trial_timeout``, or the
+study out of time) kills the workers running the trial's tasks; fresh ones replace them.
 
 Native thread pools (BLAS, OpenMP) are limited to one thread per worker: on small
 problems a multi-threaded BLAS is many times slower than a single thread, and N workers on
@@ -35,11 +35,13 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from tunedag import hookimpl
-from tunedag.executor import THREAD_ENV, Executor, Reporter, TrialOutcome, Workload
-from tunedag.space import Params
-from tunedag.storage import TrialState
+from tunedag.executor import THREAD_ENV, Executor, Reporter, Task, TrialOutcome, Workload
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+#: ``TUNEDAG_INLINE=1`` runs tasks in the driver's own process, one at a time, for a
+#: debugger: a crash in a trial then takes the run down, and no trial_timeout can stop it.
+INLINE_ENV = "TUNEDAG_INLINE"
 
 
 class LocalExecutor(Executor):
@@ -48,94 +50,80 @@ class LocalExecutor(Executor):
     def start(self, workload: Workload, on_report: Reporter) -> None:
         self.workload = workload
         self.on_report = on_report
-        self.inline = self.workers == 1 and self.trial_timeout is None
-        self.queued: list[tuple[int, Params]] = []
+        self.inline = os.environ.get(INLINE_ENV, "") == "1"
+        self.queued: list[Task] = []
         self.idle: list[_Worker] = []
-        self.busy: dict[int, _Worker] = {}
+        self.busy: list[_Worker] = []
         self.limits = threadpool_limits(limits=1)
 
     def free_slots(self) -> int:
-        return self.workers - len(self.queued) - len(self.busy)
-
-    def submit(self, number: int, params: Params) -> None:
         if self.inline:
-            self.queued.append((number, params))
+            return 1 - len(self.queued)
+        return self.workers - len(self.busy)
+
+    def submit(self, task: Task) -> None:
+        if self.inline:
+            self.queued.append(task)
             return
         while self.idle:
             worker = self.idle.pop()
-            if worker.send(number, params):
-                self.busy[number] = worker
+            if worker.send(task):
+                self.busy.append(worker)
                 return
-            worker.kill()  # it died while idle; its replacement runs the trial
+            worker.kill()  # it died while idle; its replacement runs the task
         # SIGINT and SIGTERM wait until the new worker is tracked: one arriving mid-fork would
         # run the driver's handler in an at-fork hook, which swallows its exception, and the
         # worker would start with the driver's handler
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             worker = _Worker.fork(self.workload, self.prunes, self._connections())
-            if not worker.send(number, params):
+            if not worker.send(task):
                 worker.kill()
                 raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
-            self.busy[number] = worker
+            self.busy.append(worker)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
-    def wait(self) -> list[TrialOutcome]:
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
         if self.inline:
-            number, params = self.queued.pop(0)
-            return [self.workload.run(number, params, lambda s, v: self.on_report(number, s, v))]
-        return self._wait_workers()
-
-    def _connections(self) -> list[Connection]:
-        """The driver's ends of every pipe, which a newly forked worker must not keep open."""
-        return [w.connection for w in (*self.idle, *self.busy.values())]
-
-    def _wait_workers(self) -> list[TrialOutcome]:
+            if not self.queued:
+                return []
+            task = self.queued.pop(0)
+            return [self.workload.run(task, lambda s, v: self.on_report(task.number, s, v))]
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            deadline = self._next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready = wait([worker.connection for worker in self.busy.values()], timeout)
-            outcomes = [
-                self._timed_out(number, worker)
-                for number, worker in list(self.busy.items())
-                if worker.overdue(self.trial_timeout)
-            ]
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = wait([worker.connection for worker in self.busy], left)
+            outcomes = []
             for connection in ready:
-                found = [(n, w) for n, w in self.busy.items() if w.connection is connection]
-                if not found:
-                    continue  # timed out just now
-                number, worker = found[0]
+                worker = next(w for w in self.busy if w.connection is connection)
                 outcome = worker.receive(self.on_report, self.prunes)
                 if outcome is None:
                     continue
-                del self.busy[number]
+                self.busy.remove(worker)
                 if outcome.lost:
                     worker.kill()
                 else:
                     self.idle.append(worker)
                 outcomes.append(outcome)
-            if outcomes:
+            if outcomes or (deadline is not None and time.monotonic() >= deadline):
                 return outcomes
 
-    def _next_deadline(self) -> float | None:
-        if self.trial_timeout is None or not self.busy:
-            return None
-        return min(worker.started for worker in self.busy.values()) + self.trial_timeout
+    def cancel(self, number: int) -> None:
+        """Kill the workers running the trial's tasks; a fresh one replaces each when needed."""
+        self.queued = [task for task in self.queued if task.number != number]
+        for worker in [w for w in self.busy if w.task is not None and w.task.number == number]:
+            worker.kill()
+            self.busy.remove(worker)
 
-    def _timed_out(self, number: int, worker: _Worker) -> TrialOutcome:
-        worker.kill()
-        del self.busy[number]
-        return TrialOutcome(
-            number=number,
-            state=TrialState.FAILED,
-            duration_s=time.monotonic() - worker.started,
-            error=f"TrialTimeout: stopped after the trial_timeout of {self.trial_timeout:g}s",
-        )
+    def _connections(self) -> list[Connection]:
+        """The driver's ends of every pipe, which a newly forked worker must not keep open."""
+        return [w.connection for w in (*self.idle, *self.busy)]
 
     def close(self) -> None:
         for worker in self.idle:
             worker.connection.close()  # an idle worker exits when its pipe closes
-        for worker in self.busy.values():
+        for worker in self.busy:
             worker.kill()
         for worker in self.idle:
             worker.process.join(timeout=1)
@@ -147,13 +135,12 @@ class LocalExecutor(Executor):
 
 
 class _Worker:
-    """One forked worker process serving trials over a pipe, one at a time."""
+    """One forked worker process serving tasks over a pipe, one at a time."""
 
     def __init__(self, process: Any, connection: Connection) -> None:
         self.process = process
         self.connection = connection
-        self.number: int | None = None
-        self.started = time.monotonic()
+        self.task: Task | None = None
 
     @classmethod
     def fork(cls, workload: Workload, prunes: bool, inherited: list[Connection]) -> _Worker:
@@ -175,47 +162,41 @@ class _Worker:
         child_end.close()
         return cls(process, parent_end)
 
-    def send(self, number: int, params: Params) -> bool:
-        """Hand the worker a trial; False if it is gone."""
+    def send(self, task: Task) -> bool:
+        """Hand the worker a task; False if it is gone."""
         try:
-            self.connection.send((number, params))
+            self.connection.send(task)
         except (OSError, ValueError):
             return False
-        self.number = number
-        self.started = time.monotonic()
+        self.task = task
         return True
-
-    def overdue(self, timeout: float | None) -> bool:
-        return timeout is not None and time.monotonic() - self.started > timeout
 
     def receive(self, on_report: Reporter, prunes: bool) -> TrialOutcome | None:
         """Take one report (answered when ``prunes``), or return the outcome.
 
-        A dead worker's trial is lost.
+        A dead worker's task is lost.
         """
-        number = self.number
-        assert number is not None
+        task = self.task
+        assert task is not None
         try:
             message = self.connection.recv()
         except (EOFError, OSError):
             self.process.join(timeout=5)
-            return TrialOutcome(
-                number=number,
-                state=TrialState.RUNNING,
-                lost=True,
-                error=f"worker process {self.process.pid} exited with code "
-                f"{self.process.exitcode} while running trial {number}",
+            return TrialOutcome.lost_task(
+                task,
+                f"worker process {self.process.pid} exited with code "
+                f"{self.process.exitcode} while running {task.name}",
             )
         if message[0] == "report":
             _, step, value = message
-            decision = on_report(number, step, value)
+            decision = on_report(task.number, step, value)
             if prunes:
                 # if it died after reporting, the next receive returns the trial as lost
                 with contextlib.suppress(OSError):
                     self.connection.send(decision)
             return None
         outcome: TrialOutcome = message[1]
-        self.number = None
+        self.task = None
         return outcome
 
     def kill(self) -> None:
@@ -254,8 +235,7 @@ def _worker_main(
                 task = connection.recv()
             except (EOFError, OSError):
                 return
-            number, params = task
-            outcome = workload.run(number, params, report)
+            outcome = workload.run(task, report)
             try:
                 connection.send(("done", outcome))
             except OSError:

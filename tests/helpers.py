@@ -80,6 +80,22 @@ class Sleep(BaseEstimator, TransformerMixin):
         return X
 
 
+class PacedSpy(BaseEstimator, TransformerMixin):
+    """Passes rows through; sleeps `seconds` in fit and logs the worker's pid and the rows."""
+
+    def __init__(self, seconds=0.0, log=""):
+        self.seconds = seconds
+        self.log = log
+
+    def fit(self, X, y=None):
+        time.sleep(self.seconds)
+        _log(self.log, {"pid": os.getpid(), "seconds": self.seconds, "rows": len(X)})
+        return self
+
+    def transform(self, X):
+        return X
+
+
 class RowSpy(BaseEstimator, TransformerMixin):
     """Passes rows through; appends the fingerprint of every row it is fitted or applied on."""
 

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 import tunedag
 from tunedag.errors import SpecChangedError
+from tunedag.executor import Task
 from tunedag.fidelity import FidelityWorkload, counts_per_call, levels
 from tunedag.spec.models import FidelitySpec
 from tunedag.storage import TrialState
@@ -220,8 +221,7 @@ def test_levels_report_the_mean_over_folds_of_a_model_trained_to_that_level() ->
     CountingScaler.fits = 0
     reported: list[tuple[int, float]] = []
     outcome = work.run(
-        0,
-        {"model__max_features": 0.5},
+        Task(0, {"model__max_features": 0.5}),
         lambda step, value: reported.append((step, value)) is not None,
     )
     assert outcome.state == TrialState.COMPLETE
@@ -246,7 +246,7 @@ def test_a_pruned_trial_stops_after_the_level_the_pruner_rejected() -> None:
         RandomForestClassifier(random_state=0),
         {"param": "model__n_estimators", "min": 2, "max": 18, "reduction_factor": 3},
     )
-    outcome = work.run(4, {}, lambda step, value: step >= 6)
+    outcome = work.run(Task(4, {}), lambda step, value: step >= 6)
     assert outcome.state == TrialState.PRUNED
     assert sorted(outcome.intermediate) == [2, 6]
     assert outcome.value == outcome.intermediate[6]
@@ -259,7 +259,7 @@ def test_a_trial_trained_to_max_completes_whatever_the_pruner_says() -> None:
         {"param": "model__n_estimators", "min": 2, "max": 6, "steps": 2},
     )
     asked: list[int] = []
-    outcome = work.run(0, {}, lambda step, value: asked.append(step) is None and step == 6)
+    outcome = work.run(Task(0, {}), lambda step, value: asked.append(step) is None and step == 6)
     assert asked == [2, 6] and outcome.state == TrialState.COMPLETE
 
 
@@ -268,7 +268,7 @@ def test_max_iter_counted_per_call_reaches_the_level_in_total() -> None:
     work = workload(mlp, {"param": "model__max_iter", "min": 2, "max": 8, "reduction_factor": 2})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        work.run(0, {}, lambda step, value: False)
+        work.run(Task(0, {}), lambda step, value: False)
         work.refit_and_score({}, work.X[:50], work.y[:50])
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     # silenced at levels 2 and 4; the last level (8) warns as a plain fit would, per fold + refit
@@ -290,7 +290,7 @@ def test_partial_fit_reports_each_epoch_with_every_class() -> None:
     )
     reported: list[int] = []
     outcome = work.run(
-        0, {"model__alpha": 1e-3}, lambda step, value: reported.append(step) is not None
+        Task(0, {"model__alpha": 1e-3}), lambda step, value: reported.append(step) is not None
     )
     assert outcome.state == TrialState.COMPLETE and reported == [1, 2, 3, 4]
     assert 0.8 < outcome.value <= 1.0  # type: ignore[operator]

@@ -68,10 +68,16 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["inline", "forked-workers"])
+@pytest.mark.parametrize(
+    ("workers", "inline"),
+    [(1, True), (1, False), (2, False)],
+    ids=["in-process", "one-forked-worker", "two-forked-workers"],
+)
 def test_no_test_row_reaches_a_fit_during_the_search(
-    plugins: Path, tmp_path: Path, workers: int
+    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, inline: bool
 ) -> None:
+    if inline:
+        monkeypatch.setenv("TUNEDAG_INLINE", "1")
     log = tmp_path / "rows.jsonl"
     spec = tunedag.load_spec(write_spec(tmp_path, spy_spec(tmp_path, log, workers)))
     prepared = prepare(spec, base_dir_of(spec))
@@ -112,13 +118,16 @@ def test_no_test_row_reaches_a_fit_during_the_search(
         assert not set(call["rows"]) & set(test_keys), f"a test row reached {call['call']}"
         assert set(call["rows"]) <= set(dev_keys)
     fits = [call for call in search if call["call"] == "fit"]
-    assert len(fits) == 3 * len(prepared.folds)  # one per trial and fold
     for fit in fits:
         assert frozenset(fit["rows"]) in fold_train
         assert len(fit["rows"]) == len(set(fit["rows"]))
+    # the spy's parameters never change: each worker fits it once per fold, then reuses it
+    fitted = [(fit["pid"], frozenset(fit["rows"])) for fit in fits]
+    assert {rows for _, rows in fitted} == fold_train
+    assert len(fitted) == len(set(fitted)) <= workers * len(prepared.folds)
     search_pids = {call["pid"] for call in search}
-    if workers == 1:
-        assert search_pids == {os.getpid()}  # inline trials
+    if inline:
+        assert search_pids == {os.getpid()}  # in the driver's process, for a debugger
     else:
         assert os.getpid() not in search_pids  # trials ran in forked workers
 

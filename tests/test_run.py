@@ -27,7 +27,7 @@ import tunedag
 from tunedag.errors import SpecChangedError, TestSetLockedError
 from tunedag.storage import TrialState
 
-STATUS_KEYS = {"study", "finished", "reason", "counts", "best", "test"}
+STATUS_KEYS = {"study", "finished", "reason", "counts", "cache", "best", "test"}
 COUNT_KEYS = {"complete", "pruned", "failed", "running", "waiting"}
 
 

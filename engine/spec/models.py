@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -283,10 +284,29 @@ class BudgetSpec(Strict):
     trial_timeout: Duration | None = Field(None, description="stop a trial that runs longer")
 
 
+class CacheSpec(Strict):
+    """Fitted preprocessing kept per worker by content key, so trials and folds reuse it."""
+
+    memory: ByteSize = Field(
+        ByteSize(1_000_000_000),
+        ge=0,
+        description="bytes each worker keeps in memory, such as 2GB or 512MiB (0: none)",
+    )
+    disk: str | None = Field(
+        None,
+        description="a directory that also keeps them, shared by workers and later runs "
+        "(relative to the current directory)",
+    )
+
+
 class ExecutionSpec(Strict):
     workers: int = Field(1, ge=1)
     executor: str = "local"
     address: str | None = Field(None, description="a scheduler address for distributed executors")
+    cache: CacheSpec | Literal["off"] = Field(
+        default_factory=CacheSpec,
+        description="reuse of fitted preprocessing across trials and folds, or off",
+    )
 
 
 class TrialFunctionSpec(Strict):

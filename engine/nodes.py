@@ -1,0 +1,134 @@
+"""The nodes of one fold, executed: fit each pipeline prefix, then fit the model and score.
+
+A trial's part of the study graph is, per fold k, a chain of nodes::
+
+    fold k / fit steps 1..1 -> fold k / fit steps 1..2 -> ... -> fold k / score
+
+Each fit node's output is the fold's training and validation rows transformed by the
+fitted prefix. Its content key hashes the key before it with the configured estimator of
+its step (class and every parameter, fixed or sampled); the chain starts from the fold's
+key (the development rows' fingerprint, the fold's row indices and the seed). Two trials
+whose parameters agree on steps 1..j therefore share the key of ``fit steps 1..j`` on
+every fold, and the second one takes the matrices from the cache instead of refitting.
+
+Walking a chain, the deepest cached prefix is found first; only the steps after it are
+fitted, in the same calls scikit-learn's Pipeline makes (``fit_transform`` on the training
+rows, ``transform`` on the validation rows), so a score is bit-identical with the cache on
+or off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import clone
+
+from tunedag.cache import FitCache
+from tunedag.space import Params
+
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+def take(X: Any, rows: np.ndarray) -> Any:
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def _sha(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def fold_key(data_fingerprint: str, seed: int, fold: int, rows: Fold) -> str:
+    """The key every chain of fold ``fold`` starts from: which rows, of which data."""
+    train, validation = rows
+    return _sha(
+        data_fingerprint,
+        str(seed),
+        str(fold),
+        np.ascontiguousarray(train, dtype="<i8").tobytes(),
+        np.ascontiguousarray(validation, dtype="<i8").tobytes(),
+    )
+
+
+def step_digests(pipeline: Any) -> list[str] | None:
+    """One digest per configured step (class and parameters); None if one cannot be hashed.
+
+    joblib's hash pickles the unfitted estimator, so arrays and nested estimators among
+    its parameters are hashed by content, as scikit-learn's Pipeline ``memory`` does.
+    """
+    try:
+        return [str(joblib.hash((name, step))) for name, step in pipeline.steps]
+    except Exception:  # a lambda among the parameters, say: run the trial uncached
+        return None
+
+
+def chain_keys(start: str, digests: Sequence[str], metric: str) -> tuple[str, ...]:
+    """Keys of ``fit steps 1..j`` for every j, then of the score node."""
+    keys: list[str] = []
+    key = start
+    for digest in digests:
+        key = _sha(key, digest)
+        keys.append(key)
+    keys.append(_sha(key, "score", metric))
+    return tuple(keys)
+
+
+@dataclass
+class FoldRun:
+    """What running one fold's chain gave."""
+
+    score: float
+    fit_hits: int
+    fit_misses: int
+
+
+def run_fold(
+    pipeline: Any,
+    params: Params,
+    scorer: Any,
+    X: Any,
+    y: np.ndarray,
+    rows: Fold,
+    keys: Sequence[str],
+    cache: FitCache | None,
+) -> FoldRun:
+    """Fit the fold's prefixes (reusing cached ones), fit the final step, score it."""
+    model = clone(pipeline).set_params(**params)
+    steps = [step for _, step in model.steps]
+    transformers = steps[:-1]
+    train, validation = rows
+    y_train = y[train]
+    start = 0
+    matrices: tuple[Any, Any] = (take(X, train), take(X, validation))
+    if cache is not None and keys:
+        for depth in range(len(transformers), 0, -1):
+            found = cache.get(keys[depth - 1])
+            if found is not None:
+                start, matrices = depth, found
+                break
+    X_train, X_validation = matrices
+    for depth in range(start, len(transformers)):
+        step = transformers[depth]
+        if step is None or step == "passthrough":
+            pass
+        elif hasattr(step, "fit_transform"):
+            X_train = step.fit_transform(X_train, y_train)
+            X_validation = step.transform(X_validation)
+        else:
+            X_train = step.fit(X_train, y_train).transform(X_train)
+            X_validation = step.transform(X_validation)
+        if cache is not None and keys:
+            cache.put(keys[depth], (X_train, X_validation))
+    final = steps[-1]
+    final.fit(X_train, y_train)
+    score = float(scorer(final, X_validation, y[validation]))
+    return FoldRun(score=score, fit_hits=start, fit_misses=len(transformers) - start)
