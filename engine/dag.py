@@ -1,9 +1,11 @@
 """The study as a DAG of nodes (networkx), and the rule that guards the test rows.
 
-load data -> split off the test rows -> make the folds -> per fold: fit each pipeline step
-on the training rows, score on the validation rows -> the trial's aggregate -> the search
--> refit the best on all development rows -> the one test evaluation. Edges carry which
-rows travel on them; rows="test" may only ever end at the final evaluation.
+load data -> split off the test rows -> make the folds -> per fold: fit steps 1..j of the
+pipeline on the training rows for each prefix j, score on the validation rows -> the
+trial's aggregate -> the search -> refit the best on all development rows -> the one test
+evaluation. Edges carry which rows travel on them; rows="test" may only ever end at the
+final evaluation. The same graph executes: ``tunedag.scheduler`` reads each trial's tasks
+off its nodes (their ``task`` attribute), and ``run`` checks the graph before anything runs.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _add_trial_nodes(graph: nx.DiGraph, spec: Spec, folds: int) -> None:
     else:
         steps = [f"trial {spec.trial.function}" if spec.trial else "trial"]
     whole_trial = not spec.pipeline or spec.fidelity is not None
+    caches = not whole_trial and spec.execution.cache != "off"
     metric = spec.objective.metric
     graph.add_node("aggregate", kind="aggregate", label=f"mean {metric} over folds, in fold order")
     for k in range(folds):
@@ -75,13 +78,15 @@ def _add_trial_nodes(graph: nx.DiGraph, spec: Spec, folds: int) -> None:
         for depth, step in enumerate(steps, start=1):
             node = f"fold{k}/fit/{step}"
             prefix = " > ".join(_step_label(spec, name) for name in steps[:depth])
+            cached = caches and depth < len(steps)  # the model's own fit is never reused
             graph.add_node(
                 node,
                 kind="fit",
                 fold=k,
                 depth=depth,
                 task=task,
-                label=f"fold {k}: fit {prefix} on training rows",
+                cached=cached,
+                label=f"fold {k}: fit {prefix} on training rows{', cached' if cached else ''}",
             )
             graph.add_edge(previous, node, rows="train" if previous == "make_folds" else "fitted")
             previous = node
