@@ -117,6 +117,28 @@ def nap(context):
     return float(context.params.get("x", 1.0 - context.params["nap"]))
 
 
+def crash(context):
+    """Dies as the `how` parameter says: a segfault, abort, os._exit or sys.exit; else 0.5."""
+    import ctypes
+    import signal
+    import sys
+
+    how = context.params["how"]
+    if how == "segfault":
+        ctypes.string_at(0)
+    elif how == "abort":
+        os.abort()
+    elif how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "os_exit":
+        os._exit(0)
+    elif how == "sys_exit_0":
+        sys.exit(0)
+    elif how == "sys_exit_3":
+        sys.exit(3)
+    return 0.5
+
+
 def nan_above_half(context):
     """NaN for x > 0.5, else x: a broken metric for part of the space."""
     x = context.params["x"]

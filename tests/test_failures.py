@@ -164,3 +164,28 @@ def test_budget_time_stops_a_trial_that_hangs(plugins: Path, tmp_path: Path) -> 
     assert result.reason == "time" and result.counts["waiting"] == 1
     requeued = [e for e in seen if e["event"] == "trial_requeued"]
     assert [e["reason"] for e in requeued] == ["budget.time ran out"]
+
+
+@pytest.mark.parametrize(
+    "how", ["segfault", "abort", "kill", "os_exit", "sys_exit_0", "sys_exit_3"]
+)
+def test_a_trial_that_kills_its_process_fails_alone_with_one_worker(
+    plugins: Path, tmp_path: Path, how: str
+) -> None:
+    """workers: 1 runs its trial in a worker process too: the driver outlives any crash."""
+    spec_dict = trial_spec(
+        tmp_path,
+        "crash",
+        {"how": {"type": "categorical", "choices": [how, "fine"]}},
+        sampler={"name": "grid"},
+        budget={"trials": 2, "max_failed": 1},
+        execution={"workers": 1},
+    )
+    result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
+    assert result.reason in {"budget", "exhausted"} and result.counts["complete"] == 1
+    (failed,) = [t for t in result.trials if t.state == TrialState.FAILED]
+    assert failed.params == {"how": how}
+    if how.startswith("sys_exit"):
+        assert failed.attempt == 1 and "SystemExit" in (failed.error or "")
+    else:  # the worker died: re-queued until its last attempt, then failed
+        assert failed.attempt == 3 and "WorkerLost" in (failed.error or "")
