@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class PluginOptions(BaseModel):
-    """Options a plugin accepts under ``options:``; unknown keys are errors."""
+    """Options a plugin accepts under ``options:``; unknown keys are errors, and floats are
+    finite (``.inf`` and ``.nan`` are refused) unless a plugin's own model says otherwise."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Plugin:

@@ -11,10 +11,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from tunedag.spec.models import CategoricalDimension, Dimension, IntDimension
+from tunedag.spec.models import MAX_GRID_AXIS, CategoricalDimension, Dimension, IntDimension
 
 Params = dict[str, Any]
-MAX_GRID_AXIS = 100_000
 
 
 class SearchSpace:

@@ -6,6 +6,7 @@ history (under any state) are skipped, so resumes and parallel batches never rep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ from tunedag.sampler import Sampler
 from tunedag.space import Params, SearchSpace, pairs
 from tunedag.storage import TrialRecord
 
+#: The most configurations a grid may have: each ask enumerates it.
+MAX_GRID_POINTS = 1_000_000
+
 
 class GridSampler(Sampler):
     name = "grid"
@@ -26,12 +30,23 @@ class GridSampler(Sampler):
 
     @classmethod
     def check_space(cls, space: SearchSpace) -> list[str]:
-        return [
+        problems = [
             f"grid search needs finite dimensions: give {name!r} `values: [...]`, "
             "`grid_points: N` or `step`"
             for name in space.names
             if space.finite_values(name) is None
         ]
+        if problems:
+            return problems
+        # the product of the axes bounds the grid (conditions only remove points); it is
+        # computed, not enumerated, so a huge grid is refused without being built
+        bound = math.prod(len(space.finite_values(name) or []) for name in space.names)
+        if bound > MAX_GRID_POINTS:
+            return [
+                f"the grid has up to {bound:,} points; grid search takes at most "
+                f"{MAX_GRID_POINTS:,} (use fewer values, or a random or skopt-gp sampler)"
+            ]
+        return []
 
     def ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
         seen = {repr(pairs(trial.params)) for trial in history}

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sklearn.base import is_classifier, is_regressor
 
 from tunedag.data import check_source
-from tunedag.errors import Problem, SpecError
+from tunedag.errors import Problem, SpecError, StorageError
 from tunedag.estimators import accepts_any_keyword, pipeline_of, resolve_estimator
 from tunedag.registry import Plugins
 from tunedag.scoring import resolve_scorer, scorer_task
@@ -27,6 +27,7 @@ from tunedag.spec.value_checks import (
     choice_param_findings,
     param_names,
 )
+from tunedag.storage import parse_url
 
 Finding = tuple[Loc, str, int]  # where, what, exit code
 
@@ -48,9 +49,26 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     yield from _check_plugins(spec, plugins, space_ok=not conditions)
     yield from _check_group_leakage(spec)
     yield from _check_sources(spec, base_dir)
-    if not spec.storage_url.startswith("sqlite:///"):
-        message = f"unsupported storage {spec.storage_url!r}; write sqlite:///PATH"
-        yield ("storage",), message, 65
+    yield from _check_storage(spec.storage_url)
+
+
+def _check_storage(url: str) -> Iterator[Finding]:
+    """The URL parses and names a file that can be made (storage is relative to the cwd)."""
+    try:
+        path = parse_url(url, Path.cwd())
+    except StorageError as error:
+        yield ("storage",), str(error), 65
+        return
+    if path is None:
+        return
+    if path.is_dir():
+        yield ("storage",), f"storage {url!r} names a folder; name a file in it", 65
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        yield ("storage",), f"storage {url!r}: {parent} is a file, not a folder", 65
 
 
 def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,18 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 STUDY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
+# Every number a spec holds has finite bounds, so anything that validates also runs.
+#: The longest duration (`budget.time`, `trial_timeout`): a year.
+MAX_DURATION_S = 366 * 86400.0
+#: Seeds are scikit-learn's `random_state` range.
+MAX_SEED = 2**32 - 1
+#: Bounds and steps of an int dimension: integers a float holds exactly (samplers use floats).
+MAX_INT_BOUND = 2**53
+#: Values of one grid axis (`grid_points`, or a stepped range enumerated for a grid).
+MAX_GRID_AXIS = 100_000
+MAX_TRIALS = 10_000_000
+MAX_WORKERS = 1024
+
 
 def parse_duration(value: Any) -> Any:
     """`90`, `"90s"`, `"30m"`, `"2h"` become seconds; anything else is for pydantic to refuse."""
@@ -35,11 +48,11 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
-    Field(gt=0),
+    Field(gt=0, le=MAX_DURATION_S),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_S},
                 {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"},
             ]
         }
@@ -59,7 +72,7 @@ def invalid(message: str, *at: str | int) -> PydanticCustomError:
 class Strict(BaseModel):
     """Every section refuses keys it does not know."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(Strict):
@@ -111,7 +124,12 @@ class ValidationSpec(Strict):
     folds: int = Field(5, ge=2, le=100)
     shuffle: bool = Field(True, description="false keeps scikit-learn's contiguous folds")
     groups: str | None = Field(None, description="the group column, for group_kfold")
-    gap: int = Field(0, ge=0, description="rows left out between train and validation (timeseries)")
+    gap: int = Field(
+        0,
+        ge=0,
+        le=MAX_INT_BOUND,
+        description="rows left out between train and validation (timeseries)",
+    )
     fraction: float | None = Field(None, gt=0, lt=1, description="validation share (holdout)")
 
     @model_validator(mode="after")
@@ -155,7 +173,9 @@ class _Dimension(Strict):
 
 class _NumericDimension(_Dimension):
     log: bool = Field(False, description="sample on a log scale (for scale parameters)")
-    grid_points: int | None = Field(None, ge=2, description="points of a grid over [low, high]")
+    grid_points: int | None = Field(
+        None, ge=2, le=MAX_GRID_AXIS, description="points of a grid over [low, high]"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> _NumericDimension:
@@ -175,6 +195,9 @@ class _NumericDimension(_Dimension):
             raise invalid(message, "low")
         if self.log and low <= 0:
             raise invalid(f"a log dimension needs a positive `low`, but got low={low}", "low")
+        if not math.isfinite(high - low):
+            message = f"the range from low={low} to high={high} is too wide to sample"
+            raise invalid(message, "high")
         if step is not None:
             if self.log:
                 raise invalid("`step` and `log` exclude each other", "step")
@@ -182,6 +205,9 @@ class _NumericDimension(_Dimension):
                 raise invalid(f"`step` must be positive, but got step={step}", "step")
             if self.grid_points:
                 raise invalid("`step` and `grid_points` exclude each other", "step")
+            if (high - low) / step > MAX_INT_BOUND:
+                message = f"`step` {step} cuts [{low}, {high}] into more than 2**53 steps"
+                raise invalid(message, "step")
         return self
 
 
@@ -193,11 +219,14 @@ class FloatDimension(_NumericDimension):
     values: list[float] | None = None
 
 
+IntBound = Annotated[int, Field(ge=-MAX_INT_BOUND, le=MAX_INT_BOUND)]
+
+
 class IntDimension(_NumericDimension):
     type: Literal["int"]
-    low: int | None = None
-    high: int | None = None
-    step: int | None = None
+    low: IntBound | None = None
+    high: IntBound | None = None
+    step: IntBound | None = None
     values: list[int] | None = None
 
 
@@ -278,9 +307,13 @@ class PluginRef(Strict):
 
 
 class BudgetSpec(Strict):
-    trials: int = Field(50, ge=1, description="total trials of the study, across every run")
+    trials: int = Field(
+        50, ge=1, le=MAX_TRIALS, description="total trials of the study, across every run"
+    )
     time: Duration | None = Field(None, description="wall-clock budget, such as 30m")
-    max_failed: int = Field(5, ge=0, description="more failed trials than this fail the study")
+    max_failed: int = Field(
+        5, ge=0, le=MAX_TRIALS, description="more failed trials than this fail the study"
+    )
     trial_timeout: Duration | None = Field(None, description="stop a trial that runs longer")
 
 
@@ -300,7 +333,7 @@ class CacheSpec(Strict):
 
 
 class ExecutionSpec(Strict):
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)
     executor: str = "local"
     address: str | None = Field(None, description="a scheduler address for distributed executors")
     cache: CacheSpec | Literal["off"] = Field(
@@ -332,16 +365,20 @@ class FidelitySpec(Strict):
     param: str | None = Field(
         None, description="the resource, a STEP__PARAM of the final step: model__n_estimators"
     )
-    min: int | None = Field(None, ge=1, description="the first resource level")
-    max: int | None = Field(None, ge=1, description="the last resource level (a full trial)")
+    min: int | None = Field(None, ge=1, le=MAX_INT_BOUND, description="the first resource level")
+    max: int | None = Field(
+        None, ge=1, le=MAX_INT_BOUND, description="the last resource level (a full trial)"
+    )
     steps: int | None = Field(
-        None, ge=2, description="this many levels, evenly spaced from min to max"
+        None, ge=2, le=10_000, description="this many levels, evenly spaced from min to max"
     )
     reduction_factor: float | None = Field(
-        None, gt=1, description="levels min, min*f, min*f^2 ... up to max (geometric)"
+        None, gt=1, le=1000, description="levels min, min*f, min*f^2 ... up to max (geometric)"
     )
     partial_fit: bool = Field(False, description="train with partial_fit, one call an epoch")
-    epochs: int | None = Field(None, ge=1, description="epochs of partial_fit (partial_fit only)")
+    epochs: int | None = Field(
+        None, ge=1, le=1_000_000, description="epochs of partial_fit (partial_fit only)"
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> FidelitySpec:
@@ -376,7 +413,13 @@ class Spec(Strict):
     """One study: the data, its split, the pipeline, the space, the objective and the budget."""
 
     name: str = Field(pattern=STUDY_NAME, description="the study's key in storage")
-    seed: int = 0
+    seed: int = Field(
+        0,
+        ge=0,
+        le=MAX_SEED,
+        description="seeds the split, the folds, the sampler and every estimator's "
+        "random_state the pipeline leaves unset",
+    )
     data: DataSpec
     split: SplitSpec
     pipeline: list[StepSpec] | None = Field(None, min_length=1)
