@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from sklearn.base import BaseEstimator
@@ -100,6 +101,7 @@ def _public_sklearn_class(path: str) -> type[Any] | None:
         inspect.isclass(cls)
         and issubclass(cls, BaseEstimator)
         and cls.__module__.startswith("sklearn.")
+        and cls.__module__ != "sklearn.base"  # BaseEstimator and friends fit nothing
         and not inspect.isabstract(cls)
     )
     if not is_estimator_class:
@@ -216,6 +218,8 @@ class SpecPipeline(Pipeline):  # type: ignore[misc]
         *,
         choices: ChoiceTable | None = None,
         allow_imports: tuple[str, ...] = (),
+        seed: int | None = None,
+        unseeded: tuple[str, ...] = (),
         transform_input: Any = None,
         memory: Any = None,
         verbose: bool = False,
@@ -223,10 +227,34 @@ class SpecPipeline(Pipeline):  # type: ignore[misc]
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.choices = choices
         self.allow_imports = allow_imports
+        self.seed = seed
+        self.unseeded = unseeded
 
     def set_params(self, **params: Any) -> SpecPipeline:
         super().set_params(**realize(params, self.choices or {}, self.allow_imports))
+        self.seed_random_states()  # an estimator a trial chose was built unseeded
         return self
+
+    def seed_random_states(self) -> dict[str, int]:
+        """Give each estimator whose ``random_state`` the spec leaves unset a seed of its own.
+
+        Why: with ``random_state=None`` an estimator (SGD, randomized PCA, forests) draws
+        from the global generator, so the same study seed scored the same trial differently.
+        The seed is derived from the study seed and the parameter's path
+        (``model__random_state``, ``model__estimator__random_state`` for a nested estimator):
+        the same in every trial and fold, different between steps. A ``random_state`` the
+        spec writes (``null`` included: ``unseeded``) or the space tunes is left as it is.
+        """
+        if self.seed is None:
+            return {}
+        derived = {
+            key: derived_seed(self.seed, key)
+            for key, value in Pipeline.get_params(self, deep=True).items()
+            if key.endswith("__random_state") and value is None and key not in self.unseeded
+        }
+        if derived:
+            Pipeline.set_params(self, **derived)
+        return derived
 
 
 def plain_pipeline(model: Any) -> Any:
@@ -243,16 +271,50 @@ def plain_pipeline(model: Any) -> Any:
 
 
 def build_pipeline(
-    steps: Sequence[StepSpec], allow: Sequence[str] = (), choices: ChoiceTable | None = None
+    steps: Sequence[StepSpec],
+    allow: Sequence[str] = (),
+    choices: ChoiceTable | None = None,
+    seed: int | None = None,
 ) -> SpecPipeline:
-    return SpecPipeline(
+    """The spec's pipeline; with ``seed``, every ``random_state`` it leaves unset is seeded."""
+    pipeline = SpecPipeline(
         [(step.name, build_estimator(step.estimator, step.params, allow)) for step in steps],
         choices=choices or {},
         allow_imports=tuple(allow),
+        seed=seed,
+        unseeded=tuple(sorted(_written_null(steps, choices or {}))),
     )
+    pipeline.seed_random_states()
+    return pipeline
 
 
 def pipeline_of(spec: Spec) -> SpecPipeline:
-    """The spec's pipeline with its fixed parameters, ready for a trial's ``set_params``."""
+    """The spec's pipeline with its fixed parameters, ready for a trial's ``set_params``;
+    the study seed reaches every estimator in it, and every one a trial chooses."""
     assert spec.pipeline is not None
-    return build_pipeline(spec.pipeline, spec.allow_imports, choice_table(spec))
+    return build_pipeline(spec.pipeline, spec.allow_imports, choice_table(spec), spec.seed)
+
+
+def derived_seed(seed: int, path: str) -> int:
+    """A seed in scikit-learn's range from the study seed and a parameter path; stable."""
+    digest = hashlib.sha256(f"{seed}/{path}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _written_null(steps: Sequence[StepSpec], choices: ChoiceTable) -> Iterator[str]:
+    """Paths of each ``random_state: null`` a spec writes (steps, nested estimators, and
+    estimators of choices): those stay unseeded, as written."""
+
+    def walk(prefix: str, params: dict[str, Any]) -> Iterator[str]:
+        for key, value in params.items():
+            if key == "random_state" and value is None:
+                yield f"{prefix}__{key}"
+            if isinstance(value, dict) and "estimator" in value:
+                yield from walk(f"{prefix}__{key}", value.get("params") or {})
+
+    for step in steps:
+        yield from walk(step.name, step.params)
+    for key, options in choices.items():
+        for option in options.values():
+            if isinstance(option, dict):
+                yield from walk(key, option.get("params") or {})
