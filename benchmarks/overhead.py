@@ -198,6 +198,7 @@ def trivial_spec(folder: Path, trials: int, cap_s: float | None) -> tunedag.Spec
             "data": {"source": "sklearn:iris"},  # the function never looks at it
             "split": {"test": {"fraction": 0.2}, "validation": {"method": "kfold", "folds": 2}},
             "trial": {"function": "trivial_trial:objective"},
+            "allow_imports": ["trivial_trial"],
             "space": {"x": {"type": "float", "low": -10.0, "high": 10.0}},
             "objective": {"metric": "loss", "direction": "minimize"},
             "sampler": {"name": "random"},

@@ -215,7 +215,7 @@ def trial_spec(tmp_path: Path, function: str, space: dict[str, Any], **sections:
         pipeline=None,
         trial={"function": f"{PLUGIN_MODULE}:{function}"},
         space=space,
-        **sections,
+        **{"allow_imports": [PLUGIN_MODULE], **sections},
     )
 
 

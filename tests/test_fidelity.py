@@ -154,6 +154,7 @@ RF_SPACE = {"model__max_depth": {"type": "int", "low": 1, "high": 8}}
                 "fidelity": {"partial_fit": True, "epochs": 3},
                 "pipeline": None,
                 "trial": {"function": "json:loads"},
+                "allow_imports": ["json"],
                 "space": {"x": {"type": "float", "low": 0, "high": 1}},
             },
             "fidelity",

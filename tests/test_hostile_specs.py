@@ -196,3 +196,33 @@ def test_control_characters_are_located(
     result = run_cli("validate", path)
     assert result.exit_code == INVALID and "control character U+00" in result.stderr
     assert f"{path}:2:" in result.stderr, result.stderr
+
+
+def test_validate_never_imports_a_trial_function_outside_allow_imports(
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
+    run_cli: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's case: `validate` imported the named module and ran its import-time code."""
+    (tmp_path / "sneaky.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('IMPORTED').touch()\n"
+        "def objective(context):\n    return 1.0\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pipeline = base_spec_yaml[base_spec_yaml.index("pipeline:") : base_spec_yaml.index("space:")]
+    text = base_spec_yaml.replace(pipeline, 'trial: {function: "sneaky:objective"}\n')
+    text = text.replace(text[text.index("space:") : text.index("objective:")], X_SPACE)
+    path = spec_file(text)
+    located(run_cli("validate", path), path, 8, "trial.function", "not in `allow_imports`")
+    assert not (tmp_path / "IMPORTED").exists()
+    private = spec_file(text.replace("sneaky:objective", "sneaky._impl:objective"), "p.yaml")
+    assert "private segment" in run_cli("validate", private).stderr
+    allowed = spec_file(text + "allow_imports: [sneaky]\n", "allowed.yaml")
+    assert run_cli("validate", allowed).exit_code == 0
+    assert (tmp_path / "IMPORTED").exists()  # listed: validate may import it
+
+
+X_SPACE = "space:\n  x: {type: float, low: 0, high: 1}\n"

@@ -495,6 +495,7 @@ def test_a_custom_trial_reports_and_sees_should_prune(
         pruner={"name": "median", "options": {"n_startup_trials": 2}},
     )
     spec_dict["trial"] = {"function": "tdcurve:curve"}
+    spec_dict["allow_imports"] = ["tdcurve"]
     result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
     trials = stored_trials(spec_dict)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

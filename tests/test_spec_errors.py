@@ -114,7 +114,11 @@ CASES = [
     Case("neither-pipeline-nor-trial", ((PIPELINE, ""), (SPACE, X_SPACE)), INVALID, None,
          "name: base", ("missing `pipeline`",)),
     Case("trial-function-not-importable", ((PIPELINE, ""), (SPACE, TRIAL + X_SPACE)), INVALID,
-         "trial.function", "function:", ("cannot import 'no_such_module_xyz'",)),
+         "trial.function", "function:", ("cannot import 'no_such_module_xyz'",),
+         append="allow_imports: [no_such_module_xyz]\n"),
+    Case("trial-function-not-allowed", ((PIPELINE, ""), (SPACE, TRIAL + X_SPACE)), INVALID,
+         "trial.function", "function:",
+         ("module 'no_such_module_xyz' is not in `allow_imports`",)),
     # ---------------------------------------------------------------------- space
     Case("space-key-names-no-step", (("model__C:", "modl__C:"),), INVALID, "space.modl__C",
          "modl__C", ("does not name a pipeline step", "did you mean 'model__C'?")),
