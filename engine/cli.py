@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from tunedag.dag import build_dag, render_dot, render_json, render_text
 from tunedag.dryrun import dry_run_spec
 from tunedag.errors import TunedagError
 from tunedag.events import Events, JsonLines
+from tunedag.plugin_loading import debugging
 from tunedag.registry import make_plugins
 from tunedag.report import write_report
 from tunedag.result import StudyResult, status_payload
@@ -34,8 +36,13 @@ def _handled(function: F) -> F:
         try:
             return function(*args, **kwargs)
         except TunedagError as error:
+            if debugging():
+                traceback.print_exception(error)
             click.echo(f"error: {error}" if "\n" not in str(error) else str(error), err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:  # SIGINT before a run installs its own handler (parsing)
+            click.echo("interrupted (exit 130)", err=True)
+            sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:
@@ -57,8 +64,11 @@ SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tunedag")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="print full tracebacks (also TUNEDAG_DEBUG=1)")
+def main(debug: bool) -> None:
     """Declarative hyperparameter tuning: validate, plan and run a study from one spec file."""
+    if debug:
+        os.environ["TUNEDAG_DEBUG"] = "1"  # worker processes inherit it
 
 
 @main.command()

@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from tunedag import hookspecs
 from tunedag.errors import PluginError, UnknownNameError
 from tunedag.executor import Executor
 from tunedag.plugin import Plugin
+from tunedag.plugin_loading import PluginFailure, check_hooks, load_entry_points
 from tunedag.pruner import Pruner
 from tunedag.sampler import Sampler
 
@@ -56,12 +58,26 @@ class Provided:
 
 
 class Plugins:
-    """The loaded plugin manager and what its plugins registered, by kind and name."""
+    """The loaded plugin manager and what its plugins registered, by kind and name.
 
-    def __init__(self, manager: pluggy.PluginManager) -> None:
+    An installed plugin (from an entry point) that breaks while registering is set aside
+    and recorded in ``failures``; a name two plugins register, either of them installed,
+    is in ``clashes`` and refused when a spec names it. The same mistakes by a built-in or
+    by a plugin object handed to ``make_plugins`` raise PluginError.
+    """
+
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        installed: dict[str, tuple[str, str]] | None = None,
+        failures: Sequence[PluginFailure] = (),
+    ) -> None:
         self.manager = manager
         self.hook = manager.hook
+        self.installed = dict(installed or {})
+        self.failures: list[PluginFailure] = list(failures)
         self.provided: dict[str, dict[str, Provided]] = {kind: {} for kind in KINDS}
+        self.clashes: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             self._collect(kind)
 
@@ -69,25 +85,23 @@ class Plugins:
         caller = getattr(self.manager.hook, f"register_{kind}s")
         for impl in caller.get_hookimpls():
             distribution, version = self.distribution_of(impl.plugin_name)
-
-            def register(
-                cls: type[Plugin],
-                _impl: Any = impl,
-                _dist: tuple[str, str] = (distribution, version),
-            ) -> None:
-                self._add(kind, cls, _impl.plugin_name, *_dist)
-
+            offered: list[type[Plugin]] = []
             try:
-                impl.function(**{name: register for name in impl.argnames})
-            except (PluginError, UnknownNameError):
-                raise
+                impl.function(**{name: offered.append for name in impl.argnames})
+                for cls in offered:
+                    self._check(kind, cls, impl.plugin_name)
             except Exception as error:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in hook 'register_{kind}s': "
-                    f"{type(error).__name__}: {error}"
-                ) from error
+                reason = f"failed in hook 'register_{kind}s': {type(error).__name__}: {error}"
+                if impl.plugin_name not in self.installed:
+                    if isinstance(error, PluginError | UnknownNameError):
+                        raise
+                    raise PluginError(f"plugin {impl.plugin_name!r} {reason}") from error
+                self._fail(impl.plugin_name, reason, traceback.format_exc())
+                continue
+            for cls in offered:
+                self._add(kind, cls, impl.plugin_name, distribution, version)
 
-    def _add(self, kind: str, cls: type[Plugin], plugin: str, dist: str, version: str) -> None:
+    def _check(self, kind: str, cls: type[Plugin], plugin: str) -> None:
         base = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(
@@ -97,15 +111,33 @@ class Plugins:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r}: {kind} {cls.__name__} has no `name`")
+
+    def _add(self, kind: str, cls: type[Plugin], plugin: str, dist: str, version: str) -> None:
+        name: str = cls.name
+        if name in self.clashes[kind]:
+            self.clashes[kind][name] += f" and by plugin {plugin!r} ({dist} {version})"
+            return
         existing = self.provided[kind].get(name)
         if existing is not None:
-            raise PluginError(
+            message = (
                 f"{kind} {name!r} is registered twice: by {existing.provider} and by "
                 f"plugin {plugin!r} ({dist} {version})"
             )
+            if plugin not in self.installed and existing.plugin not in self.installed:
+                raise PluginError(message)
+            del self.provided[kind][name]
+            self.clashes[kind][name] = message
+            blamed = plugin if plugin in self.installed else existing.plugin
+            self._fail(blamed, f"clashes: {message}")
+            return
         self.provided[kind][name] = Provided(kind, name, cls, plugin, dist, version)
 
+    def _fail(self, plugin: str, reason: str, details: str = "") -> None:
+        self.failures.append(PluginFailure(plugin, *self.distribution_of(plugin), reason, details))
+
     def distribution_of(self, plugin_name: str) -> tuple[str, str]:
+        if plugin_name in self.installed:
+            return self.installed[plugin_name]
         for plugin, dist in self.manager.list_plugin_distinfo():
             if self.manager.get_name(plugin) == plugin_name:
                 return dist.metadata["name"], dist.version
@@ -114,14 +146,25 @@ class Plugins:
         return "(local)", ""
 
     def get(self, kind: str, name: str) -> Provided:
-        """The named sampler, pruner or executor, or an error listing the known ones."""
+        """The named sampler, pruner or executor, or an error listing the known ones (and
+        the installed plugins that failed, which may have been meant to provide it)."""
         known = self.provided[kind]
         if name in known:
             return known[name]
+        if name in self.clashes[kind]:
+            raise UnknownNameError(
+                f"{self.clashes[kind][name]}, so neither is used; disable one with "
+                "TUNEDAG_DISABLED_PLUGINS=PLUGIN (the plugin's entry point name)"
+            )
         close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        failed = "".join(
+            f"; plugin {f.plugin!r} ({f.distribution} {f.version}) {f.reason}"
+            for f in self.failures
+        )
         raise UnknownNameError(
             f"unknown {kind} {name!r}{hint} (installed: {', '.join(sorted(known)) or 'none'})"
+            f"{failed}"
         )
 
     def observers(self) -> list[tuple[str, str]]:
@@ -163,21 +206,26 @@ def make_plugins(
             manager.set_blocked(name)
     if autoload is None:
         autoload = not os.environ.get("TUNEDAG_DISABLE_PLUGIN_AUTOLOAD")
+    installed: dict[str, tuple[str, str]] = {}
+    failures: list[PluginFailure] = []
     try:
         for name, module in DEFAULT_PLUGINS.items():
             if not manager.is_blocked(name):
                 manager.register(importlib.import_module(module), name=name)
         if autoload:
-            manager.load_setuptools_entrypoints("tunedag")
+            installed, failures = load_entry_points(manager)
         for plugin in extra:
             manager.register(plugin, name=getattr(plugin, "__name__", type(plugin).__name__))
-        manager.check_pending()
+        check_hooks(manager, installed, failures)
     except pluggy.PluginValidationError as error:
         name = getattr(error.plugin, "__name__", repr(error.plugin))
         raise PluginError(f"plugin {name!r} is invalid: {error}") from error
     except ImportError as error:
         raise PluginError(f"a tunedag plugin failed to import: {error}") from error
-    return Plugins(manager)
+    plugins = Plugins(manager, installed, failures)
+    for failure in plugins.failures:
+        failure.warn()
+    return plugins
 
 
 def _version(distribution: str) -> str:

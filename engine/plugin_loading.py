@@ -1,0 +1,96 @@
+"""Loading installed plugins one at a time, so that a broken one fails alone.
+
+A third party's package that fails to import, registers a name another plugin has, or
+implements a misspelt hook is set aside with a warning that names its entry point, its
+package and the fix; every command that does not need it goes on, and a spec that names
+what it would have provided is refused (exit 78) with the reason. Set ``TUNEDAG_DEBUG=1``
+(or pass ``--debug``) to see the full traceback in the warning.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+
+import pluggy
+
+GROUP = "tunedag"
+_warned: set[str] = set()  # each failure is told once per process, however often plugins load
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """An installed plugin that was set aside, and why."""
+
+    plugin: str  # the entry point's name, which TUNEDAG_DISABLED_PLUGINS takes
+    distribution: str
+    version: str
+    reason: str
+    details: str = ""  # the traceback, shown with TUNEDAG_DEBUG=1
+
+    def __str__(self) -> str:
+        return (
+            f"plugin {self.plugin!r} (entry point {self.plugin!r} in group {GROUP!r}, package "
+            f"{self.distribution} {self.version}) {self.reason}; tunedag goes on without it. "
+            f"Fix or uninstall {self.distribution}, or set TUNEDAG_DISABLED_PLUGINS={self.plugin}"
+        )
+
+    def warn(self) -> None:
+        text = str(self)
+        if text in _warned:
+            return
+        _warned.add(text)
+        if debugging() and self.details:
+            text = f"{text}\n{self.details.rstrip()}"
+        print(f"warning: {text}", file=sys.stderr)  # as the CLI's human output: on stderr
+
+
+def debugging() -> bool:
+    """Whether full tracebacks were asked for (``--debug`` or ``TUNEDAG_DEBUG=1``)."""
+    return os.environ.get("TUNEDAG_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def load_entry_points(
+    manager: pluggy.PluginManager,
+) -> tuple[dict[str, tuple[str, str]], list[PluginFailure]]:
+    """Register each entry point of the group on its own: (loaded name -> (package, version),
+    failures). An entry point already registered (a built-in) or blocked is skipped."""
+    loaded: dict[str, tuple[str, str]] = {}
+    failures: list[PluginFailure] = []
+    for dist in list(importlib.metadata.distributions()):
+        for entry in dist.entry_points:
+            if entry.group != GROUP or manager.has_plugin(entry.name):
+                continue
+            if manager.is_blocked(entry.name):
+                continue
+            package = (dist.metadata["name"] or "(unknown)", dist.version or "")
+            try:
+                manager.register(entry.load(), name=entry.name)
+            except (Exception, SystemExit) as error:
+                reason = f"failed to load: {type(error).__name__}: {error}"
+                failures.append(PluginFailure(entry.name, *package, reason, traceback.format_exc()))
+                continue
+            loaded[entry.name] = package
+    return loaded, failures
+
+
+def check_hooks(
+    manager: pluggy.PluginManager, loaded: dict[str, tuple[str, str]], failures: list[PluginFailure]
+) -> None:
+    """``check_pending`` one plugin at a time: an installed plugin that implements a hook
+    tunedag does not have (a misspelt name) is unregistered and recorded; any other plugin's
+    such mistake raises, as it is the caller's own code."""
+    while True:
+        try:
+            manager.check_pending()
+            return
+        except pluggy.PluginValidationError as error:
+            name = manager.get_name(error.plugin)
+            if name not in loaded:
+                raise
+            manager.unregister(error.plugin)
+            package = loaded.pop(name)
+            failures.append(PluginFailure(name, *package, f"is invalid: {error}"))

@@ -1,0 +1,138 @@
+"""An installed plugin that fails to import or clashes fails alone: a warning, and exit 78
+only for a spec that names it. The plugins here are real installed distributions (a
+`.dist-info` folder with an `entry_points.txt` on sys.path), found through entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tunedag import plugin_loading
+from tunedag.cli import main
+
+AUTOLOAD = {
+    "TUNEDAG_DISABLE_PLUGIN_AUTOLOAD": "",
+    "TUNEDAG_DISABLED_PLUGINS": "",
+    "TUNEDAG_DEBUG": "",
+}
+
+BROKEN = "import scipy_that_is_not_installed  # noqa\n"
+CLASHING = """\
+from tunedag import Sampler, hookimpl
+
+
+class Random(Sampler):
+    name = "random"
+
+    def ask(self, history, n):
+        return []
+
+
+@hookimpl
+def register_samplers(register):
+    register(Random)
+"""
+
+
+def install(root: Path, package: str, entry: str, source: str) -> None:
+    """A real installed distribution: its module and its metadata with one entry point."""
+    (root / f"{package}_mod.py").write_text(source, encoding="utf-8")
+    info = root / f"{package}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[tunedag]\n{entry} = {package}_mod\n", encoding="utf-8"
+    )
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    install(root, "brokenplug", "sobol", BROKEN)
+    install(root, "clashplug", "clash", CLASHING)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(plugin_loading, "_warned", set())
+    return root
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    """One command, as its own process would run it: each failure is told once a process."""
+    plugin_loading._warned.clear()
+    runner = CliRunner(env={**AUTOLOAD, **(env or {})})
+    return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_a_plugin_that_fails_to_import_is_a_warning_and_commands_go_on(
+    installed: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
+    grid = spec_file(
+        base_spec_yaml.replace("name: random}", "name: grid}")
+        .replace("low: 1.0e-3, high: 1.0e+3, log: true", "values: [0.1, 1.0]")
+        .replace("low: 2, high: 4,", "values: [2, 3],")
+    )
+    for args in (("plugins",), ("schema",), ("validate", grid)):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert (
+            "plugin 'sobol' (entry point 'sobol' in group 'tunedag', package brokenplug 1.0) "
+            "failed to load: ModuleNotFoundError: No module named 'scipy_that_is_not_installed'"
+        ) in result.stderr
+        assert "TUNEDAG_DISABLED_PLUGINS=sobol" in result.stderr
+
+
+def test_a_spec_naming_what_a_failed_plugin_would_provide_exits_78_with_the_reason(
+    installed: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
+    result = cli("validate", spec_file(base_spec_yaml.replace("name: random}", "name: sobol}")))
+    assert result.exit_code == 78
+    assert "unknown sampler 'sobol'" in result.stderr
+    assert "plugin 'sobol' (brokenplug 1.0) failed to load: ModuleNotFoundError" in result.stderr
+
+
+def test_a_clashing_name_is_refused_only_for_a_spec_that_names_it(
+    installed: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
+    result = cli("validate", spec_file(base_spec_yaml))  # sampler: random, which clashes
+    assert result.exit_code == 78, result.stderr
+    assert (
+        "sampler 'random' is registered twice: by plugin 'random' (tunedag" in result.stderr
+        and "by plugin 'clash' (clashplug 1.0), so neither is used" in result.stderr
+    )
+    assert "warning: plugin 'clash'" in result.stderr and "TUNEDAG_DISABLED_PLUGINS=clash" in (
+        result.stderr
+    )
+    other = spec_file(base_spec_yaml.replace("name: random}", "name: skopt-gp}"), "other.yaml")
+    assert cli("validate", other).exit_code == 0
+    assert (
+        cli(
+            "validate", spec_file(base_spec_yaml), env={"TUNEDAG_DISABLED_PLUGINS": "clash"}
+        ).exit_code
+        == 0
+    )
+
+
+def test_disabling_a_broken_plugin_silences_it(
+    installed: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
+    result = cli(
+        "validate", spec_file(base_spec_yaml), env={"TUNEDAG_DISABLED_PLUGINS": "sobol,clash"}
+    )
+    assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_debug_prints_the_plugins_traceback(
+    installed: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
+) -> None:
+    result = cli(
+        "--debug", "validate", spec_file(base_spec_yaml.replace("name: random}", "name: sobol}"))
+    )
+    assert result.exit_code == 78
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "import scipy_that_is_not_installed" in result.stderr
