@@ -22,6 +22,7 @@ from tunedag.report import write_report
 from tunedag.result import StudyResult, status_payload
 from tunedag.schema import spec_schema
 from tunedag.spec.validate import load_spec
+from tunedag.storage_check import check_storage_file
 from tunedag.study import direction_of
 from tunedag.study import run as run_study
 from tunedag.study import status as study_status
@@ -154,10 +155,15 @@ def run(
 @SPEC
 @click.option("--storage", help="storage URL, overriding the spec")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
+@click.option(
+    "--check", is_flag=True, help="check the storage file (SQLite integrity, tunedag invariants)"
+)
 @_handled
-def status(spec: Path, storage: str | None, as_json: bool) -> None:
+def status(spec: Path, storage: str | None, as_json: bool, check: bool) -> None:
     """Trials so far by state, the best, the stop reason."""
     loaded = load_spec(spec)
+    if check:
+        check_storage_file(storage or loaded.storage_url)
     result = study_status(loaded, storage=storage)
     if as_json:
         click.echo(json.dumps(status_payload(loaded.name, result)))

@@ -12,8 +12,11 @@ TunedagError                    exit 70 unless a subclass says otherwise
 ├── TestSetLockedError           3  the test set of this study was already evaluated
 ├── ModelNotFoundError          66  no saved model where the study keeps it
 ├── ModelRefusedError           65  a model file that is not a trusted skops file of this study
-├── StorageError                70  the storage is unreadable or of an unknown schema
-│   └── StorageBusyError        75  the storage is locked by another writer: retry
+├── StorageError                70  a storage operation tunedag itself got wrong (a bug)
+│   ├── StorageDamagedError     74  damaged, truncated or foreign storage file, or bad rows
+│   ├── StorageAccessError      74  the storage cannot be opened or written (read-only, ...)
+│   ├── StorageBusyError        75  the storage is locked by another writer: retry
+│   └── StorageFullError        75  the disk (or the database's size limit) is full: retry
 ├── ExecutorUnreachableError    75  the executor's scheduler or cluster is gone: retry
 └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
 """
@@ -117,7 +120,29 @@ class StorageError(TunedagError):
     exit_code = 70
 
 
+class StorageDamagedError(StorageError):
+    """The storage file is damaged, truncated, foreign or holds rows tunedag cannot read.
+
+    tunedag never writes to such a file; the message says what is wrong and how to
+    recover (``tunedag status SPEC --check`` lists every problem).
+    """
+
+    exit_code = 74
+
+
+class StorageAccessError(StorageError):
+    """The storage cannot be opened or written: a read-only file or folder, no permission."""
+
+    exit_code = 74
+
+
 class StorageBusyError(StorageError):
+    exit_code = 75
+
+
+class StorageFullError(StorageError):
+    """No room to write: free disk space (or raise the limit) and run again to resume."""
+
     exit_code = 75
 
 

@@ -32,7 +32,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from tunedag.errors import StorageBusyError, StorageError
+from tunedag.errors import StorageAccessError, StorageError
+from tunedag.storage_errors import classify, damaged, decoding, refuse_truncated
 
 __all__ = [
     "FINISHED_STATES",
@@ -276,9 +277,11 @@ class Storage:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StorageError(
-                    f"storage {url}: cannot create {self.path.parent}: {exc}"
+                raise StorageAccessError(
+                    f"storage {url}: cannot create {self.path.parent}: {exc.strerror or exc}"
                 ) from exc
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                refuse_truncated(self.path, url)
         target = ":memory:" if self.path is None else str(self.path)
         try:
             self._conn = sqlite3.connect(
@@ -326,33 +329,26 @@ class Storage:
             if not tables:
                 return 0
             if "meta" not in tables:
-                raise StorageError(f"{where} is not a tunedag storage (SQLite, but no meta table)")
+                raise damaged(where, "is not a tunedag storage (SQLite, but no meta table)")
             row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                raise self._map_error(exc) from exc
-            raise StorageError(f"{where} is not a tunedag storage ({exc})") from exc
+        except sqlite3.Error as exc:
+            raise self._map_error(exc) from exc
         try:
             version = int(row[0]) if row is not None else -1
         except (TypeError, ValueError):
             version = -1
         if version < 1:
-            raise StorageError(f"{where} is not a tunedag storage (no valid schema_version)")
+            raise damaged(where, "is not a tunedag storage (no valid schema_version)")
         if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"{where} was written by a newer tunedag (schema {version}); upgrade tunedag"
+            raise damaged(
+                where, f"was written by a newer tunedag (schema {version}); upgrade tunedag"
             )
         return version
 
     # -- transactions and errors ----------------------------------------------------------------
 
     def _map_error(self, exc: sqlite3.Error) -> StorageError:
-        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-            return StorageBusyError(
-                f"storage {self.url} is locked by another writer "
-                f"(waited {self.busy_timeout_s:g} s): {exc}; retry"
-            )
-        return StorageError(f"storage {self.url}: {exc}")
+        return classify(exc, self.url, self.busy_timeout_s)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -400,15 +396,16 @@ class Storage:
         ).fetchone()
         if row is None:
             raise StorageError(f"study {name!r} has no trial {number}")
-        trial = _trial_from_row(row)
-        trial.intermediate = {
-            int(step): _dec_float_req(v)
-            for step, v in cur.execute(
-                "SELECT step, value FROM intermediate WHERE study_id = ? AND number = ? "
-                "ORDER BY step",
-                (sid, number),
-            )
-        }
+        with decoding(self.url, f"trial {number} of study {name!r}"):
+            trial = _trial_from_row(row)
+            trial.intermediate = {
+                int(step): _dec_float_req(v)
+                for step, v in cur.execute(
+                    "SELECT step, value FROM intermediate WHERE study_id = ? AND number = ? "
+                    "ORDER BY step",
+                    (sid, number),
+                )
+            }
         return trial
 
     def _wrong_state(
@@ -433,14 +430,18 @@ class Storage:
             ).fetchone()
         if row is None:
             return None
-        return StudyRecord(
-            name=row[0],
-            fingerprint=json.loads(row[1]),
-            spec_json=row[2],
-            created_at=float(row[3]),
-            finished_reason=row[4],
-            elapsed_s=float(row[5]),
-        )
+        with decoding(self.url, f"the record of study {name!r}"):
+            fingerprint = json.loads(row[1])
+            if not isinstance(fingerprint, dict):
+                raise TypeError(f"fingerprint is {type(fingerprint).__name__}, not an object")
+            return StudyRecord(
+                name=row[0],
+                fingerprint=fingerprint,
+                spec_json=str(row[2]),
+                created_at=float(row[3]),
+                finished_reason=row[4],
+                elapsed_s=float(row[5]),
+            )
 
     def create_study(self, name: str, fingerprint: dict[str, str], spec_json: str) -> StudyRecord:
         """A new study; refuses an existing name so two runs never share one by accident."""
@@ -514,7 +515,10 @@ class Storage:
             rows = cur.execute(
                 "SELECT train, test FROM folds WHERE study_id = ? ORDER BY fold", (sid,)
             ).fetchall()
-        return [(_index_array(tr), _index_array(te)) for tr, te in rows]
+        with decoding(self.url, f"the folds of study {name!r}"):
+            if len(rows) != n:
+                raise ValueError(f"{len(rows)} fold rows, but the study records {n}")
+            return [(_index_array(tr), _index_array(te)) for tr, te in rows]
 
     # -- trials ---------------------------------------------------------------------------------
 
@@ -681,17 +685,21 @@ class Storage:
                     return []
                 sql += f" AND state IN ({', '.join('?' * len(wanted))})"
                 args.extend(wanted)
-            records = [_trial_from_row(r) for r in cur.execute(sql + " ORDER BY number", args)]
-            if records:
-                by_number = {t.number: t for t in records}
-                for number, step, v in cur.execute(
-                    "SELECT number, step, value FROM intermediate WHERE study_id = ? "
-                    "ORDER BY number, step",
-                    (sid,),
-                ):
-                    trial = by_number.get(number)
-                    if trial is not None:
-                        trial.intermediate[int(step)] = _dec_float_req(v)
+            with decoding(self.url, f"the trials of study {name!r}"):
+                rows = cur.execute(sql + " ORDER BY number", args)
+                records = [_trial_from_row(r) for r in rows]
+                if records:
+                    by_number = {t.number: t for t in records}
+                    for number, step, v in cur.execute(
+                        "SELECT number, step, value FROM intermediate WHERE study_id = ? "
+                        "ORDER BY number, step",
+                        (sid,),
+                    ):
+                        trial = by_number.get(number)
+                        if trial is not None:
+                            trial.intermediate[int(step)] = _dec_float_req(v)
+        if states is None:
+            _check_numbering(records, self.url, name)
         return records
 
     def get_trial(self, name: str, number: int) -> TrialRecord:
@@ -704,10 +712,11 @@ class Storage:
         counts = dict.fromkeys(TrialState, 0)
         with self._read() as cur:
             sid = self._study_id(cur, name)
-            for state, n in cur.execute(
-                "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state", (sid,)
-            ):
-                counts[TrialState(state)] = int(n)
+            with decoding(self.url, f"the trial states of study {name!r}"):
+                for state, n in cur.execute(
+                    "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state", (sid,)
+                ):
+                    counts[TrialState(state)] = int(n)
         return counts
 
     # -- the locked test set --------------------------------------------------------------------
@@ -743,19 +752,20 @@ class Storage:
                 "evaluated_at, second_look FROM test_evaluations WHERE study_id = ? ORDER BY id",
                 (sid,),
             ).fetchall()
-        return [
-            TestEvaluation(
-                trial_number=int(r[0]),
-                value=_dec_float_req(r[1]),
-                cv_value=_dec_float_req(r[2]),
-                gap=_dec_float_req(r[3]),
-                flagged=bool(r[4]),
-                split_fingerprint=r[5],
-                evaluated_at=float(r[6]),
-                second_look=bool(r[7]),
-            )
-            for r in rows
-        ]
+        with decoding(self.url, f"the test evaluations of study {name!r}"):
+            return [
+                TestEvaluation(
+                    trial_number=int(r[0]),
+                    value=_dec_float_req(r[1]),
+                    cv_value=_dec_float_req(r[2]),
+                    gap=_dec_float_req(r[3]),
+                    flagged=bool(r[4]),
+                    split_fingerprint=str(r[5]),
+                    evaluated_at=float(r[6]),
+                    second_look=bool(r[7]),
+                )
+                for r in rows
+            ]
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -779,16 +789,23 @@ class Storage:
         return f"Storage({self.url!r})"
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
+def _check_numbering(records: Sequence[TrialRecord], url: str, name: str) -> None:
+    """Trials are numbered 0, 1, 2, ... with no gap: the driver's bookkeeping relies on it."""
+    for expected, trial in enumerate(records):
+        if trial.number != expected:
+            what = f"study {name!r} has no trial {expected} but has trial {trial.number}"
+            raise damaged(url, f"{what} (trial numbers must run 0, 1, 2, ... without a gap)")
 
 
 def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
+    """One stored trial; a row that does not decode raises ValueError or TypeError."""
+    params = json.loads(row[2])
+    if not isinstance(params, dict):
+        raise TypeError(f"trial {row[0]}: params are {type(params).__name__}, not an object")
     return TrialRecord(
         number=int(row[0]),
         state=TrialState(row[1]),
-        params=json.loads(row[2]),
+        params=params,
         value=_dec_float(row[3]),
         fold_values=_dec_float_list(row[4]),
         fold_durations=_dec_float_list(row[5]),

@@ -301,12 +301,16 @@ def test_a_signal_that_lands_inside_a_fork_still_stops_the_run(
         _ARMED.clear()
     assert stopped.value.exit_code == 143
     # the pool's workers fork before or while the first trials start, so the signal may find
-    # one or two trials in flight: each is back to waiting, and each is announced
+    # one or two trials in flight: each is back to waiting, and each is announced. On a loaded
+    # machine a trial may also finish before the held signal is acted on: it stays complete.
     trials = stored_trials(spec)
-    assert trials and [t.number for t in trials] == list(range(len(trials)))
-    assert all((t.state, t.attempt) == (TrialState.WAITING, 2) for t in trials)
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert all(t.state in (TrialState.WAITING, TrialState.COMPLETE) for t in trials), [
+        (t.number, t.state, t.attempt) for t in trials
+    ]
+    back = [t.number for t in trials if (t.state, t.attempt) == (TrialState.WAITING, 2)]
     requeued = sorted(e["number"] for e in seen if e["event"] == "trial_requeued")
-    assert requeued == [t.number for t in trials]
+    assert requeued == back, [(t.number, t.state, t.attempt) for t in trials]
 
 
 # -- slices -------------------------------------------------------------------------------------
