@@ -458,7 +458,9 @@ class Spec(Strict):
         if self.pipeline is None and self.trial is None:
             raise invalid("missing `pipeline` (or `trial.function` for a custom trial)")
         if self.trial is not None:
-            _check_trial_import(self.trial.function, self.allow_imports)
+            _check_trial_import(self.trial.function, self.allow_imports, "function")
+            if self.trial.fit is not None:
+                _check_trial_import(self.trial.fit, self.allow_imports, "fit")
         if self.pipeline is not None:
             names = [step.name for step in self.pipeline]
             for index, name in enumerate(names):
@@ -472,17 +474,17 @@ class Spec(Strict):
         return self.storage or f"sqlite:///.tunedag/{self.name}.sqlite"
 
 
-def _check_trial_import(function: str, allow_imports: list[str]) -> None:
+def _check_trial_import(function: str, allow_imports: list[str], key: str) -> None:
     """A custom trial's module is imported only when `allow_imports` lists it (as for
     estimators), and never one with a private segment: importing a module runs its code."""
     module = function.partition(":")[0]
     if any(part.startswith("_") for part in function.replace(":", ".").split(".")):
         message = f"{function!r} has a private segment (starting with '_'); refused"
-        raise invalid(message, "trial", "function")
+        raise invalid(message, "trial", key)
     if not any(module == prefix or module.startswith(prefix + ".") for prefix in allow_imports):
         top = module.split(".")[0]
         message = (
             f"module {module!r} is not in `allow_imports`; add `allow_imports: [{top}]` "
             "to let this study import it"
         )
-        raise invalid(message, "trial", "function")
+        raise invalid(message, "trial", key)
