@@ -189,6 +189,10 @@ def check_source(spec: DataSpec, base_dir: Path) -> str | None:
 
 def _read_frame(kind: str, path: Path) -> pd.DataFrame:
     frame: pd.DataFrame
+    if path.stat().st_size == 0:
+        # also what /proc and /sys files report: their contents (an environment, say)
+        # must never be parsed into a message
+        raise DataError(f"{path}: the file is empty (no header, no rows)")
     if kind == "parquet":
         if _pyarrow_missing():
             raise DataError(f"{path}: {_NO_PYARROW}")

@@ -226,3 +226,65 @@ def test_validate_never_imports_a_trial_function_outside_allow_imports(
 
 
 X_SPACE = "space:\n  x: {type: float, low: 0, high: 1}\n"
+
+
+# -- the smaller items ------------------------------------------------------------------------
+
+
+def test_trials_csv_cells_that_a_spreadsheet_would_run_are_escaped() -> None:
+    from tunedag.report.tables import csv_row
+    from tunedag.storage import TrialRecord, TrialState
+
+    trial = TrialRecord(
+        number=0,
+        state=TrialState.COMPLETE,
+        params={"a": '=HYPERLINK("http://x","y")', "b": "@SUM(1)", "c": "-2+3", "d": -2.5},
+        value=0.5,
+    )
+    row = csv_row(trial, ["a", "b", "c", "d"], 0)
+    assert row[4:] == ['\'=HYPERLINK("http://x","y")', "'@SUM(1)", "'-2+3", -2.5]
+
+
+def test_a_proc_file_as_data_never_echoes_its_contents(
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TUNEDAG_SECRET_PROBE", "hunter2-do-not-print")
+    monkeypatch.chdir(tmp_path)
+    text = base_spec_yaml.replace(
+        "source: sklearn:breast_cancer", "source: csv:/proc/self/environ\n  target: y"
+    ).replace("test: {fraction: 0.2, stratify: true}", "test: {fraction: 0.2}")
+    spec = tunedag.load_spec(spec_file(text))
+    with pytest.raises(tunedag.DataError) as caught:
+        tunedag.run(spec)
+    assert "the file is empty" in str(caught.value) and caught.value.exit_code == 65
+    assert "hunter2" not in str(caught.value)
+
+
+def test_base_estimator_itself_is_refused(
+    base_spec_yaml: str, spec_file: Callable[..., Path], run_cli: Callable[..., Result]
+) -> None:
+    path = spec_file(base_spec_yaml.replace("sklearn.svm.SVC", "sklearn.base.BaseEstimator"))
+    result = run_cli("validate", path)
+    assert result.exit_code == INVALID and "is not a scikit-learn estimator class" in result.stderr
+
+
+def test_sigint_while_a_command_parses_exits_130_cleanly(
+    base_spec_yaml: str, spec_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: SIGINT during spec parsing printed `Aborted!` and exited 1."""
+    from click.testing import CliRunner
+
+    from tunedag.cli import main
+    from tunedag.spec import validate
+
+    def interrupted(path: object, plugins: object = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate, "read_document", interrupted)
+    result = CliRunner().invoke(main, ["validate", str(spec_file(base_spec_yaml))])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Aborted" not in result.output
+    assert "Traceback" not in result.output

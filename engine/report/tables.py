@@ -94,6 +94,20 @@ def _number(value: float | None) -> Cell:
 def _param(value: Any) -> Cell:
     if value is None:
         return ""
-    if isinstance(value, bool | int | float | str):
-        return value if not isinstance(value, bool) else str(value).lower()
-    return str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return value
+    return _text_cell(str(value))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: `=HYPERLINK(...)` becomes `'=HYPERLINK(...)`.
+
+    Spreadsheets take a cell that starts with = + - @ (or a tab or carriage return before
+    them) as a formula; a leading apostrophe makes it text, as OWASP recommends for CSV.
+    """
+    return "'" + text if text.startswith(_FORMULA_START) else text
