@@ -8,10 +8,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class PluginOptions(BaseModel):
-    """Options a plugin accepts under ``options:``; unknown keys are errors, and floats are
-    finite (``.inf`` and ``.nan`` are refused) unless a plugin's own model says otherwise."""
+    """Options a plugin accepts under ``options:``; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Plugin:

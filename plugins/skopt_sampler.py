@@ -119,7 +119,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat
+from pydantic import ConfigDict, Field, PositiveFloat
 from scipy.optimize import minimize
 from scipy.stats import norm, rankdata
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -272,6 +272,8 @@ class SkoptGPSampler(Sampler):
     name = "skopt-gp"
 
     class Options(Sampler.Options):
+        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
         n_initial_points: int = Field(
             10, ge=0, description="trials from the initial design before the GP takes over"
         )
