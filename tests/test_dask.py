@@ -213,6 +213,7 @@ def test_pruning_on_dask_answers_each_report_as_the_local_executor_does(
             name=name,
             pipeline=None,
             trial={"function": f"{TRIAL_MODULE}:declining"},
+            allow_imports=[TRIAL_MODULE],
             space={
                 "x": {"type": "int", "values": list(range(budget))},
                 "budget": {"type": "int", "values": [budget]},

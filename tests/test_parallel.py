@@ -66,6 +66,7 @@ def sleepy_spec(tmp_path: Path, trials: int, **sections: Any) -> dict[str, Any]:
         tmp_path,
         pipeline=None,
         trial={"function": f"{TRIAL_MODULE}:sleepy"},
+        allow_imports=[TRIAL_MODULE],
         space={"x": {"type": "int", "values": list(range(trials))}},
         sampler={"name": "grid"},
         **sections,

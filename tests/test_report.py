@@ -233,6 +233,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         name="custom-trial",
         pipeline=None,
         trial={"function": "tdreport:score"},
+        allow_imports=["tdreport"],
         space={
             "x": {"type": "float", "values": [0.001, 0.1, 1.0], "log": True},
             "tag": {"type": "categorical", "choices": [HOSTILE, "boom", MATHTEXT]},
