@@ -71,6 +71,7 @@ def test_a_custom_trial_function_runs_as_one_task(
         tmp_path,
         pipeline=None,
         trial={"function": "tdplug:nap"},
+        allow_imports=["tdplug"],
         space={"nap": {"type": "float", "values": [0.0]}},
     )
     assert trial_tasks(build_dag(tunedag.load_spec(write_spec(tmp_path, spec)))) == ["trial"]
