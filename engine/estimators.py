@@ -282,7 +282,7 @@ def build_pipeline(
         choices=choices or {},
         allow_imports=tuple(allow),
         seed=seed,
-        unseeded=tuple(sorted(_written_null(steps, choices or {}))),
+        unseeded=tuple(sorted(_written_null(steps))),
     )
     pipeline.seed_random_states()
     return pipeline
@@ -301,9 +301,10 @@ def derived_seed(seed: int, path: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _written_null(steps: Sequence[StepSpec], choices: ChoiceTable) -> Iterator[str]:
-    """Paths of each ``random_state: null`` a spec writes (steps, nested estimators, and
-    estimators of choices): those stay unseeded, as written."""
+def _written_null(steps: Sequence[StepSpec]) -> Iterator[str]:
+    """Paths of each ``random_state: null`` a spec writes on a step (or an estimator nested
+    in one): those stay unseeded, as written. An estimator a trial chooses is always seeded,
+    as choices share their step's path."""
 
     def walk(prefix: str, params: dict[str, Any]) -> Iterator[str]:
         for key, value in params.items():
@@ -314,7 +315,3 @@ def _written_null(steps: Sequence[StepSpec], choices: ChoiceTable) -> Iterator[s
 
     for step in steps:
         yield from walk(step.name, step.params)
-    for key, options in choices.items():
-        for option in options.values():
-            if isinstance(option, dict):
-                yield from walk(key, option.get("params") or {})

@@ -67,3 +67,18 @@ def test_two_studies_with_the_same_seed_score_every_trial_the_same(tmp_path: Pat
     first, second = ([(t.params, t.fold_values) for t in run.trials] for run in runs)
     assert first == second
     assert runs[0].test_value == runs[1].test_value
+
+
+def test_an_estimator_a_trial_chooses_is_seeded_too() -> None:
+    steps = [StepSpec(name="model", estimator="sklearn.linear_model.LogisticRegression")]
+    choices = {
+        "model": {
+            "forest": {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": {}},
+            "trees": {"estimator": "sklearn.ensemble.ExtraTreesClassifier", "params": {}},
+        }
+    }
+    pipeline = build_pipeline(steps, choices=choices, seed=5)
+    pipeline.set_params(model="forest")
+    assert pipeline.get_params()["model__random_state"] == derived_seed(5, "model__random_state")
+    pipeline.set_params(model="trees")
+    assert pipeline.get_params()["model__random_state"] == derived_seed(5, "model__random_state")
