@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from tunedag.model import make_card, save_model
 from tunedag.prepare import Prepared
 from tunedag.refit import refit_best
-from tunedag.scoring import resolve_scorer
+from tunedag.scoring import resolve_scorer, score_metrics
 from tunedag.storage import TestEvaluation, TrialRecord
 
 #: a test score further than this many fold standard deviations below CV is flagged
@@ -38,6 +38,8 @@ def evaluate_test_set(
             return None
         scorer = resolve_scorer(prepared.spec.objective.metric)
         value = float(scorer(model, prepared.test.X, prepared.test.y))
+        report = prepared.spec.objective.report
+        metrics = score_metrics(model, prepared.test.X, prepared.test.y, report)
     cv_value = float(best.value if best.value is not None else np.nan)
     gap = cv_value - value if direction == "maximize" else value - cv_value
     spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0
@@ -50,6 +52,7 @@ def evaluate_test_set(
         split_fingerprint=prepared.split_fingerprint,
         evaluated_at=time.time(),
         second_look=second_look,
+        metrics=metrics,
     )
     if model_path is not None:
         save_model(model, model_path, make_card(prepared, best, evaluation, direction))

@@ -87,6 +87,7 @@ class StudyResult:
                 "params": best.params,
                 "value": best.value,
                 "fold_values": best.fold_values,
+                "metrics": best.metric_means(),
             },
             "test": None
             if test is None
@@ -97,6 +98,7 @@ class StudyResult:
                 "flagged": test.flagged,
                 "trial": test.trial_number,
                 "second_looks": self.second_looks,
+                "metrics": test.metrics,
             },
         }
 

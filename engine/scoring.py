@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sklearn.metrics import get_scorer, get_scorer_names
@@ -19,6 +21,18 @@ def resolve_scorer(metric: str) -> Any:
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise SpecError(f"unknown scorer {metric!r}{hint} (any scikit-learn scorer name works)")
     return get_scorer(metric)
+
+
+def score_metrics(model: Any, X: Any, y: Any, names: Sequence[str]) -> dict[str, float]:
+    """The extra metrics of ``objective.report`` for a fitted model; a metric that cannot be
+    computed on these rows (one class only, say) is NaN rather than a failed trial."""
+    values: dict[str, float] = {}
+    for name in names:
+        try:
+            values[name] = float(get_scorer(name)(model, X, y))
+        except Exception:
+            values[name] = math.nan
+    return values
 
 
 @functools.cache

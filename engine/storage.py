@@ -81,6 +81,12 @@ class TrialRecord:
     attempt: int = 1
     cache_hits: int = 0
     cache_misses: int = 0
+    #: the extra metrics of ``objective.report``: name -> one value per fold
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    def metric_means(self) -> dict[str, float]:
+        """Each extra metric's mean over the folds (NaN folds left out; NaN if none)."""
+        return {name: _mean(values) for name, values in self.metrics.items()}
 
 
 @dataclass
@@ -109,9 +115,10 @@ class TestEvaluation:
     split_fingerprint: str
     evaluated_at: float
     second_look: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -179,6 +186,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE trials ADD COLUMN cache_misses INTEGER NOT NULL DEFAULT 0",
     ],
+    # extra metrics (objective.report): per fold for a trial, one value for a test evaluation
+    3: [
+        "ALTER TABLE trials ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE test_evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'",
+    ],
 }
 
 _URL_PREFIX = "sqlite:///"
@@ -186,7 +198,7 @@ _ACCEPTED = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sq
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, fold_values, fold_durations, "
-    "started_at, finished_at, duration_s, error, attempt, cache_hits, cache_misses"
+    "started_at, finished_at, duration_s, error, attempt, cache_hits, cache_misses, metrics"
 )
 
 
@@ -587,6 +599,7 @@ class Storage:
         error: str | None = None,
         cache_hits: int = 0,
         cache_misses: int = 0,
+        metrics: Mapping[str, Sequence[float]] | None = None,
     ) -> TrialRecord:
         """RUNNING -> a finished state, with its result, in one commit (never half-written).
 
@@ -604,7 +617,7 @@ class Storage:
             cur.execute(
                 "UPDATE trials SET state = ?, value = ?, fold_values = ?, fold_durations = ?, "
                 "finished_at = ?, duration_s = COALESCE(?, ? - started_at), error = ?, "
-                "cache_hits = ?, cache_misses = ? "
+                "cache_hits = ?, cache_misses = ?, metrics = ? "
                 "WHERE study_id = ? AND number = ? AND state = 'running'",
                 (
                     state.value,
@@ -617,6 +630,7 @@ class Storage:
                     error,
                     int(cache_hits),
                     int(cache_misses),
+                    _enc_metrics(metrics or {}),
                     sid,
                     number,
                 ),
@@ -728,8 +742,8 @@ class Storage:
             sid = self._study_id(cur, name)
             cur.execute(
                 "INSERT INTO test_evaluations (study_id, trial_number, value, cv_value, gap, "
-                "flagged, split_fingerprint, evaluated_at, second_look) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "flagged, split_fingerprint, evaluated_at, second_look, metrics) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sid,
                     int(e.trial_number),
@@ -740,6 +754,7 @@ class Storage:
                     e.split_fingerprint,
                     float(e.evaluated_at),
                     int(bool(e.second_look)),
+                    json.dumps({k: None if math.isnan(v) else v for k, v in e.metrics.items()}),
                 ),
             )
 
@@ -749,7 +764,8 @@ class Storage:
             sid = self._study_id(cur, name)
             rows = cur.execute(
                 "SELECT trial_number, value, cv_value, gap, flagged, split_fingerprint, "
-                "evaluated_at, second_look FROM test_evaluations WHERE study_id = ? ORDER BY id",
+                "evaluated_at, second_look, metrics FROM test_evaluations WHERE study_id = ? "
+                "ORDER BY id",
                 (sid,),
             ).fetchall()
         with decoding(self.url, f"the test evaluations of study {name!r}"):
@@ -763,6 +779,7 @@ class Storage:
                     split_fingerprint=str(r[5]),
                     evaluated_at=float(r[6]),
                     second_look=bool(r[7]),
+                    metrics={k: _dec_float_req(v) for k, v in json.loads(r[8]).items()},
                 )
                 for r in rows
             ]
@@ -816,7 +833,18 @@ def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
         attempt=int(row[10]),
         cache_hits=int(row[11]),
         cache_misses=int(row[12]),
+        metrics={name: _dec_float_list(json.dumps(v)) for name, v in json.loads(row[13]).items()},
     )
+
+
+def _enc_metrics(metrics: Mapping[str, Sequence[float]]) -> str:
+    """name -> fold values as JSON, NaN as null (like fold_values)."""
+    return json.dumps({name: json.loads(_enc_float_list(v)) for name, v in metrics.items()})
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
 
 
 def open_storage(

@@ -235,6 +235,7 @@ class _Driver:
                 flagged=evaluation.flagged,
                 trial=best.number,
                 second_look=evaluation.second_look,
+                metrics=evaluation.metrics,
             )
             result = self._result()
         self.plugins.notify("after_study", study=self.context, result=result)

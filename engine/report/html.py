@@ -16,7 +16,14 @@ from typing import Any
 from tunedag.evaluation import GAP_TOLERANCE_STDS
 from tunedag.report.data import ReportData
 from tunedag.report.plots import Plot
-from tunedag.report.tables import failed_trials, first_line, fold_spread, param_names, top_trials
+from tunedag.report.tables import (
+    failed_trials,
+    first_line,
+    fold_spread,
+    metric_names,
+    param_names,
+    top_trials,
+)
 from tunedag.spec.models import PluginRef
 from tunedag.storage import TestEvaluation, TrialRecord, TrialState
 
@@ -35,6 +42,7 @@ class Row:
     duration: str
     error: str = ""
     attempt: int = 1
+    metrics: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +83,7 @@ class View:
     second_looks: int = 0
     plots: list[Plot] = field(default_factory=list)
     param_names: list[str] = field(default_factory=list)
+    metric_names: list[str] = field(default_factory=list)
     top: list[Row] = field(default_factory=list)
     top_of: int = 0
     failed: list[Row] = field(default_factory=list)
@@ -131,6 +140,7 @@ def build_view(data: ReportData, plots: list[Plot]) -> View:
             "std": _spread(spread[1]) if spread else "",
             "folds": len(best.fold_values),
             "params": [(n, _num(best.params[n])) for n in names if n in best.params],
+            "metrics": [(m, _num(v)) for m, v in best.metric_means().items()],
             "duration": _seconds(best.duration_s),
         }
     elif trials:
@@ -143,7 +153,8 @@ def build_view(data: ReportData, plots: list[Plot]) -> View:
     view.second_looks = len(data.second_looks)
     top = top_trials(trials, data.direction, None)
     view.top_of = len(top)
-    view.top = [_row(t, names) for t in top[:TOP]]
+    view.metric_names = metric_names(data.spec, trials)
+    view.top = [_row(t, names, view.metric_names) for t in top[:TOP]]
     view.failed = [_row(t, names) for t in failed_trials(trials)]
     return view
 
@@ -168,6 +179,7 @@ def _test(test: TestEvaluation, best: TrialRecord | None) -> dict[str, Any]:
         "tolerance": f"{GAP_TOLERANCE_STDS:g}",
         "std": _spread(spread[1]) if spread else "",
         "stale": best is not None and best.number != test.trial_number,
+        "metrics": [(name, _num(value)) for name, value in test.metrics.items()],
     }
 
 
@@ -206,8 +218,9 @@ def _look(evaluation: TestEvaluation) -> Look:
     )
 
 
-def _row(trial: TrialRecord, names: list[str]) -> Row:
+def _row(trial: TrialRecord, names: list[str], metrics: list[str] | None = None) -> Row:
     spread = fold_spread(trial.fold_values)
+    means = trial.metric_means()
     return Row(
         number=trial.number,
         value=_num(trial.value),
@@ -218,6 +231,7 @@ def _row(trial: TrialRecord, names: list[str]) -> Row:
         duration=_seconds(trial.duration_s),
         error=first_line(trial.error) if trial.state == TrialState.FAILED else "",
         attempt=trial.attempt,
+        metrics=[_num(means[m]) if m in means else "" for m in metrics or []],
     )
 
 

@@ -25,25 +25,42 @@ def param_names(spec: Spec, trials: Iterable[TrialRecord]) -> list[str]:
     return names + sorted(extra)
 
 
+def metric_names(spec: Spec, trials: Iterable[TrialRecord]) -> list[str]:
+    """The extra metrics of ``objective.report`` in the order written, then any other stored."""
+    names = list(spec.objective.report)
+    extra = {name for trial in trials for name in trial.metrics} - set(names)
+    return names + sorted(extra)
+
+
 def fold_count(trials: Iterable[TrialRecord]) -> int:
     """The most fold values any trial has: a pruned trial stops after fewer."""
     return max((len(t.fold_values) for t in trials), default=0)
 
 
-def csv_header(names: Sequence[str], folds: int) -> list[str]:
-    return [*BASE_COLUMNS, *(f"params.{n}" for n in names), *(f"fold_{i}" for i in range(folds))]
+def csv_header(names: Sequence[str], folds: int, metrics: Sequence[str] = ()) -> list[str]:
+    return [
+        *BASE_COLUMNS,
+        *(f"params.{n}" for n in names),
+        *(f"metric.{m}" for m in metrics),
+        *(f"fold_{i}" for i in range(folds)),
+    ]
 
 
-def csv_row(trial: TrialRecord, names: Sequence[str], folds: int) -> list[Cell]:
-    """One trial; a parameter the trial did not use (inactive, conditional) is an empty cell."""
+def csv_row(
+    trial: TrialRecord, names: Sequence[str], folds: int, metrics: Sequence[str] = ()
+) -> list[Cell]:
+    """One trial; a parameter the trial did not use (inactive, conditional) is an empty cell,
+    and so is a metric it has no value of (a trial run before the metric was reported)."""
     values: list[float | None] = [*trial.fold_values]
     values += [None] * (folds - len(values))
+    means = trial.metric_means()
     return [
         trial.number,
         trial.state.value,
         _number(trial.value),
         _number(trial.duration_s),
         *(_param(trial.params[n]) if n in trial.params else "" for n in names),
+        *(_number(means.get(m)) for m in metrics),
         *(_number(v) for v in values),
     ]
 
@@ -51,11 +68,12 @@ def csv_row(trial: TrialRecord, names: Sequence[str], folds: int) -> list[Cell]:
 def write_trials_csv(path: Path, spec: Spec, trials: Sequence[TrialRecord]) -> None:
     """``trials.csv``: one row a trial, by number, columns as the contract lists them."""
     names = param_names(spec, trials)
+    metrics = metric_names(spec, trials)
     folds = fold_count(trials)
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(csv_header(names, folds))
-        writer.writerows(csv_row(t, names, folds) for t in trials)
+        writer.writerow(csv_header(names, folds, metrics))
+        writer.writerows(csv_row(t, names, folds, metrics) for t in trials)
 
 
 def top_trials(
