@@ -233,3 +233,23 @@ def test_a_bad_selector_pattern_is_a_spec_error(spec_file: Callable[..., Path]) 
     assert (
         "pipeline[0].params.transformers[1][2].pattern: not a valid regular expression" in message
     )
+
+
+# -- every example spec, as CI runs it -----------------------------------------------------
+
+EXAMPLES = sorted(
+    path.name for pattern in ("*.yaml", "*.toml", "*.json") for path in SPECS.glob(pattern)
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_spec_runs_with_a_tiny_budget(name: str, tmp_path: Path) -> None:
+    """Each spec of docs/writing-specs.md (and every other example) runs as written, with
+    2 trials, to a scored test set."""
+    path = tiny(name, tmp_path, budget={"trials": 2})
+    result = tunedag.run(tunedag.load_spec(path))
+    assert result.counts["complete"] + result.counts["pruned"] == 2, [
+        t.error for t in result.trials
+    ]
+    assert result.finished and result.test is not None
