@@ -82,6 +82,8 @@ class TrialOutcome:
     attempt: int = 1
     cache_hits: int = 0
     cache_misses: int = 0
+    #: extra metrics (objective.report): name -> one value per fold
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def lost_task(cls, task: Task, error: str) -> TrialOutcome:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import joblib
@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.base import clone
 
 from tunedag.cache import FitCache
+from tunedag.scoring import score_metrics
 from tunedag.space import Params
 
 Fold = tuple[np.ndarray, np.ndarray]
@@ -89,6 +90,7 @@ class FoldRun:
     score: float
     fit_hits: int
     fit_misses: int
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def run_fold(
@@ -100,6 +102,7 @@ def run_fold(
     rows: Fold,
     keys: Sequence[str],
     cache: FitCache | None,
+    report: Sequence[str] = (),
 ) -> FoldRun:
     """Fit the fold's prefixes (reusing cached ones), fit the final step, score it."""
     model = clone(pipeline).set_params(**params)
@@ -131,4 +134,5 @@ def run_fold(
     final = steps[-1]
     final.fit(X_train, y_train)
     score = float(scorer(final, X_validation, y[validation]))
-    return FoldRun(score=score, fit_hits=start, fit_misses=len(transformers) - start)
+    metrics = score_metrics(final, X_validation, y[validation], report)  # objective.report
+    return FoldRun(score, start, len(transformers) - start, metrics)

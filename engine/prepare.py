@@ -46,6 +46,7 @@ class Prepared:
             "y": self.dev.y,
             "folds": self.folds,
             "metric": self.spec.objective.metric,
+            "report": tuple(self.spec.objective.report),
             "seed": self.spec.seed,
             "data_fingerprint": self.dev.fingerprint,
             "cache": cache_settings(self.spec),

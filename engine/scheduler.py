@@ -60,6 +60,7 @@ class TrialRun:
     intermediate: dict[int, float] = field(default_factory=dict)
     cache_hits: int = 0
     cache_misses: int = 0
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def in_order(self) -> bool:
@@ -84,6 +85,7 @@ class TrialRun:
             error=error,
             cache_hits=self.cache_hits,
             cache_misses=self.cache_misses,
+            metrics={name: list(values) for name, values in self.metrics.items()},
         )
 
 
@@ -163,6 +165,8 @@ class Scheduler:
             run.durations.append(fold.duration_s)
             run.cache_hits += fold.cache_hits
             run.cache_misses += fold.cache_misses
+            for name, values in fold.metrics.items():
+                run.metrics.setdefault(name, []).extend(values)
             mean = float(np.mean(run.scores))
             run.intermediate[step] = mean
             stop = self.judge(run.number, step, mean)

@@ -277,6 +277,7 @@ class Search:
             error=outcome.error,
             cache_hits=outcome.cache_hits,
             cache_misses=outcome.cache_misses,
+            metrics=outcome.metrics,
         )
         self.ledger.put(trial)
         if trial.state == TrialState.COMPLETE:
@@ -289,6 +290,7 @@ class Search:
                 duration_s=trial.duration_s,
                 cache_hits=trial.cache_hits,
                 cache_misses=trial.cache_misses,
+                metrics=trial.metric_means(),
             )
         elif trial.state == TrialState.PRUNED:
             last = max(trial.intermediate) if trial.intermediate else None

@@ -116,9 +116,8 @@ class _Driver:
 
     def run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
-        dry_run(
-            self.spec, prepared
-        )  # a spec that would fail every trial fails here, stored nothing
+        # a spec that would fail every trial fails here, before anything is stored
+        dry_run(self.spec, prepared)
         record = self._open_study(prepared, fresh)
         evaluations = self.storage.test_evaluations(self.name)
         self.ledger = Ledger(self.storage.trials(self.name))

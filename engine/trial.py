@@ -58,6 +58,7 @@ class PipelineWorkload:
     seed: int = 0
     data_fingerprint: str = ""
     cache: CacheSettings = OFF
+    report: tuple[str, ...] = ()  # extra metrics scored on every fold (objective.report)
 
     @property
     def fit_cache(self) -> FitCache | None:
@@ -103,6 +104,7 @@ class PipelineWorkload:
                 self.folds[task.fold],
                 task.keys,
                 self.fit_cache,
+                self.report,
             )
         except InterruptedStudy:
             raise
@@ -112,6 +114,7 @@ class PipelineWorkload:
             outcome.value = ran.score
             outcome.fold_values = [ran.score]
             outcome.cache_hits, outcome.cache_misses = ran.fit_hits, ran.fit_misses
+            outcome.metrics = {name: [value] for name, value in ran.metrics.items()}
         outcome.duration_s = time.perf_counter() - started
         outcome.fold_durations = [outcome.duration_s] if outcome.value is not None else []
         return outcome

@@ -146,3 +146,21 @@ def test_test_set_metrics_in_events_status_and_report(columns_study: dict[str, A
     assert columns_study["status"]["test"]["metrics"] == tested["metrics"]
     assert columns_study["results"]["test"]["metrics"] == tested["metrics"]
     assert "roc_auc" in columns_study["html"]
+
+
+def test_fold_metrics_in_events_status_trials_csv_and_report(
+    columns_study: dict[str, Any],
+) -> None:
+    completed = [e for e in columns_study["events"] if e["event"] == "trial_completed"]
+    assert len(completed) == 2
+    for event in completed:
+        assert sorted(event["metrics"]) == NAMES
+        assert all(0.0 <= v <= 1.0 for v in event["metrics"].values())
+    assert sorted(columns_study["status"]["best"]["metrics"]) == NAMES
+    rows = columns_study["rows"]
+    header = list(rows[0])
+    assert header[header.index("params.model__C") + 1 : header.index("fold_0")] == [
+        f"metric.{n}" for n in NAMES
+    ]
+    assert all(0.0 <= float(row["metric.recall"]) <= 1.0 for row in rows)
+    assert "<th>precision</th>" in columns_study["html"]
