@@ -16,6 +16,8 @@ from tunedag.dag import build_dag, render_dot, render_json, render_text
 from tunedag.dryrun import dry_run_spec
 from tunedag.errors import TunedagError
 from tunedag.events import Events, JsonLines
+from tunedag.lint import lint as lint_spec
+from tunedag.looks import Look, LookLedger, ledger_path
 from tunedag.plugin_loading import debugging
 from tunedag.registry import make_plugins
 from tunedag.report import write_report
@@ -245,6 +247,62 @@ def predict(
 
 
 @main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
+@_handled
+def looks(spec: Path | None, as_json: bool) -> None:
+    """List the looks at SPEC's test rows (by their content), or every look in the ledger."""
+    from tunedag.prepare import split_rows
+    from tunedag.rows import rows_fingerprint
+    from tunedag.spec.validate import base_dir_of
+    from tunedag.testlock import spec_ledger_path
+
+    rows: str | None = None
+    if spec is None:
+        path = ledger_path()
+    else:
+        loaded = load_spec(spec)
+        path = spec_ledger_path(loaded)
+        rows = rows_fingerprint(split_rows(loaded, base_dir_of(loaded))[1])
+    with LookLedger(path, readonly=True) as ledger:
+        found = ledger.all_looks() if rows is None else ledger.looks(rows)
+    if as_json:
+        payload = {"ledger": str(path), "rows": rows, "looks": [look.to_dict() for look in found]}
+        click.echo(json.dumps(payload))
+        return
+    what = "these test rows" if rows is not None else "any test set"
+    click.echo(f"ledger {path}: {len(found)} look{'s' * (len(found) != 1)} at {what}", err=True)
+    for look in found:
+        click.echo(f"  {look.describe()}", err=True)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object a spec, on stdout")
+@_handled
+def lint(specs: tuple[Path, ...], as_json: bool) -> None:
+    """Check specs for leaks before any tuning runs (for CI): exit 0 clean, 65 otherwise."""
+    failed = 0
+    for spec in specs:
+        result = lint_spec(spec)
+        failed += not result.ok
+        if as_json:
+            click.echo(json.dumps(result.to_dict()))
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if result.ok:
+            note = "".join(
+                f"; test set scored once by this spec ({look.describe()})" for look in result.looks
+            )
+            click.echo(f"{spec}: ok{note}", err=True)
+    if failed:
+        click.echo(f"lint: {failed} of {len(specs)} spec(s) failed", err=True)
+        sys.exit(65)
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True)
 @_handled
 def plugins(as_json: bool) -> None:
@@ -322,6 +380,8 @@ class _Progress:
             click.echo(f"trial {number:>4} {kind.removeprefix('trial_')}: {detail}", err=True)
         elif kind == "study_finished":
             click.echo(f"study finished: {event['reason']}", err=True)
+        elif kind == "warning":
+            click.echo(f"warning: {event['message']}", err=True)
 
 
 def _summary(result: StudyResult, metric: str) -> None:
@@ -339,8 +399,27 @@ def _summary(result: StudyResult, metric: str) -> None:
             f"test {metric}={test.value:.5g}  cv={test.cv_value:.5g}  gap={test.gap:+.4f}{flag}",
             err=True,
         )
+        _looks_summary(result)
     elif not result.finished:
         click.echo("study not finished: the test set is scored once it is", err=True)
+
+
+def _looks_summary(result: StudyResult) -> None:
+    """Every look at the test rows, once there is more than one: never a silent second look."""
+    count = result.look_count
+    if count < 2:
+        return
+    seconds = result.second_look_count
+    click.echo(
+        f"SECOND LOOK: the test rows were scored {count} times ({seconds} second "
+        f"look{'s' * (seconds != 1)}); the test score is no longer an unbiased estimate",
+        err=True,
+    )
+    shown: list[Look] = result.looks
+    for look in shown:
+        click.echo(f"  {look.describe()}", err=True)
+    if not shown:
+        click.echo("  (recorded in this study's storage, before the look ledger)", err=True)
 
 
 class _maybe_open:

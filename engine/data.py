@@ -187,6 +187,33 @@ def check_source(spec: DataSpec, base_dir: Path) -> str | None:
     return None
 
 
+def column_names(spec: DataSpec, base_dir: Path) -> list[str] | None:
+    """The data's column names from its header alone; None when it cannot be read cheaply."""
+    try:
+        kind, rest = _split_source(spec.source)
+    except DataError:
+        return None
+    if kind == "sklearn":
+        if rest not in SKLEARN_DATASETS:
+            return None
+        from sklearn import datasets
+
+        bunch = getattr(datasets, SKLEARN_DATASETS[rest][0])()
+        names = [str(f) for f in getattr(bunch, "feature_names", [])]
+        return names or [f"x{i}" for i in range(np.asarray(bunch.data).shape[1])]
+    path = resolve_path(rest, base_dir)
+    if not path.is_file():
+        return None
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+            return [str(name) for name in pq.read_schema(path).names]
+        return _names(pd.read_csv(path, nrows=0))
+    except Exception:  # an unreadable file is reported when it is read for real
+        return None
+
+
 def _read_frame(kind: str, path: Path) -> pd.DataFrame:
     frame: pd.DataFrame
     if path.stat().st_size == 0:
@@ -401,6 +428,7 @@ __all__ = [
     "SKLEARN_DATASETS",
     "Dataset",
     "check_source",
+    "column_names",
     "load_dataset",
     "load_test_file",
     "resolve_path",

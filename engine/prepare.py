@@ -16,6 +16,7 @@ import numpy as np
 
 from tunedag.cache import OFF, CacheSettings
 from tunedag.data import Dataset, load_dataset
+from tunedag.datachecks import check_overlap
 from tunedag.estimators import pipeline_of
 from tunedag.fidelity import FidelityWorkload
 from tunedag.scoring import resolve_scorer
@@ -76,8 +77,17 @@ def keep_columns(spec: Spec) -> list[str]:
 
 
 def prepare(spec: Spec, base_dir: Path) -> Prepared:
+    """Load and split the data, refuse test rows that repeat development rows, make folds."""
+    dev, test = split_rows(spec, base_dir)
+    check_overlap(spec, dev, test)
+    folds = make_folds(dev, spec.split.validation, spec.seed, order_by=spec.split.test.order_by)
+    return Prepared(dev=dev, test=test, folds=folds, spec=spec)
+
+
+def split_rows(spec: Spec, base_dir: Path) -> tuple[Dataset, Dataset]:
+    """(development rows, locked test rows), as the study splits them; nothing is fitted."""
     data = load_dataset(spec.data, base_dir, keep_columns=keep_columns(spec))
-    dev, test = split_test(
+    return split_test(
         data,
         spec.split.test,
         spec.seed,
@@ -85,8 +95,6 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         data_spec=spec.data,
         keep_columns=keep_columns(spec),
     )
-    folds = make_folds(dev, spec.split.validation, spec.seed, order_by=spec.split.test.order_by)
-    return Prepared(dev=dev, test=test, folds=folds, spec=spec)
 
 
 def spec_fingerprint(spec: Spec, prepared: Prepared) -> dict[str, str]:
@@ -115,9 +123,17 @@ def spec_parts(spec: Spec) -> dict[str, str]:
             }
         ),
         "objective": _digest(spec.objective.model_dump(mode="json", exclude={"report"})),
-        "split": _digest({"split": spec.split.model_dump(mode="json"), "seed": spec.seed}),
+        "split": _digest({"split": _split_rows_spec(spec), "seed": spec.seed}),
         "data source": _digest(spec.data.model_dump(mode="json")),
     }
+
+
+def _split_rows_spec(spec: Spec) -> dict[str, Any]:
+    """The split as it decides rows: `allow_overlap` only vets them, so it is left out
+    (and studies stored before it existed keep their fingerprint)."""
+    split: dict[str, Any] = spec.split.model_dump(mode="json")
+    split["test"].pop("allow_overlap", None)
+    return split
 
 
 def _digest(payload: Any) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunedag.looks import Look
 from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
 
 
@@ -51,6 +52,22 @@ class StudyResult:
         if self._estimator is None:
             self._estimator = load_model(self.model_file, allow_imports=self.model_trust)
         return self._estimator
+
+    #: every look at this study's test rows, by any study (from the look ledger)
+    looks: list[Look] = field(default_factory=list)
+
+    #: how many test evaluations this study's own storage holds
+    own_looks: int = 0
+
+    @property
+    def look_count(self) -> int:
+        """Looks at the test rows: the ledger's, or this study's own where it predates it."""
+        return max(len(self.looks), self.own_looks)
+
+    @property
+    def second_look_count(self) -> int:
+        """Every look after the first at these rows, by this study or any other."""
+        return max(self.second_looks, self.look_count - 1)
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -97,7 +114,8 @@ class StudyResult:
                 "gap": test.gap,
                 "flagged": test.flagged,
                 "trial": test.trial_number,
-                "second_looks": self.second_looks,
+                "looks": self.look_count,
+                "second_looks": self.second_look_count,
                 "metrics": test.metrics,
             },
         }
@@ -150,4 +168,5 @@ def read_result(storage: Storage, record: StudyRecord, direction: str) -> StudyR
         test=evaluations[-1] if evaluations else None,
         second_looks=sum(1 for e in evaluations if e.second_look),
         trials=trials,
+        own_looks=len(evaluations),
     )

@@ -19,6 +19,7 @@ from typing import Any
 import networkx as nx
 
 from tunedag.dag import build_dag, check_test_isolation
+from tunedag.datachecks import data_warnings
 from tunedag.dryrun import dry_run
 from tunedag.errors import (
     InterruptedStudy,
@@ -37,6 +38,7 @@ from tunedag.search import Interrupt, Limits, Search, StudyContext
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.storage import Storage, StudyRecord, TrialState, open_storage, storage_exists
+from tunedag.testlock import TestSetLock, looks_of_study
 
 __all__ = ["StudyContext", "direction_of", "run", "status"]
 
@@ -79,6 +81,7 @@ def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
         if record is None:
             return None
         result = read_result(store, record, direction_of(spec))
+        result.looks = looks_of_study(spec, store.test_evaluations(spec.name))
     return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 
@@ -87,6 +90,8 @@ def direction_of(spec: Spec) -> str:
 
 
 class _Driver:
+    lock: TestSetLock  # set once the data is prepared
+
     def __init__(
         self,
         spec: Spec,
@@ -116,6 +121,13 @@ class _Driver:
 
     def run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
+        self.lock = TestSetLock(
+            self.spec, prepared.test, str(self.storage.path or self.storage.url)
+        )
+        existing = None if fresh else self.storage.get_study(self.name)
+        scored_here = existing is not None and bool(self.storage.test_evaluations(self.name))
+        if self.spec.trial is None:  # a custom trial function never scores the test rows
+            self.lock.check(scored_here=scored_here, allow_second_look=allow_second_look)
         # a spec that would fail every trial fails here, before anything is stored
         dry_run(self.spec, prepared)
         record = self._open_study(prepared, fresh)
@@ -139,6 +151,9 @@ class _Driver:
             trials=len(self.ledger),
             finished=len(self.ledger) - self.ledger.pending,
         )
+        if existing is None:  # a new study: say once what looks wrong with its data
+            for warning in data_warnings(self.spec, prepared.dev, prepared.test):
+                self.events.emit("warning", message=str(warning), field=warning.path)
         search = Search(
             self.context, self.ledger, self.plugins, self.events, self.interrupt, self.direction
         )
@@ -225,6 +240,8 @@ class _Driver:
             if evaluation is None:
                 self.plugins.notify("after_study", study=self.context, result=result)
                 return result
+            look, of = self.lock.record(evaluation, allow_second_look=second_look)
+            evaluation.second_look = look.number > 1
             self.storage.record_test_evaluation(self.name, evaluation)
             self.events.emit(
                 "test_evaluated",
@@ -235,6 +252,8 @@ class _Driver:
                 trial=best.number,
                 second_look=evaluation.second_look,
                 metrics=evaluation.metrics,
+                look=look.number,
+                of=of,
             )
             result = self._result()
         self.plugins.notify("after_study", study=self.context, result=result)
@@ -254,7 +273,9 @@ class _Driver:
     def _result(self) -> StudyResult:
         record = self.storage.get_study(self.name)
         assert record is not None
-        return read_result(self.storage, record, self.direction)
+        result = read_result(self.storage, record, self.direction)
+        result.looks = looks_of_study(self.spec, self.storage.test_evaluations(self.name))
+        return result
 
     def _failed_message(self) -> str:
         failed = [t for t in self.ledger.trials if t.state == TrialState.FAILED]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,24 @@ objective: {metric: roc_auc}
 sampler: {name: random}
 budget: {trials: 5, max_failed: 1}
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_look_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Module and session fixtures that run studies record their looks here, never in the
+    user's data directory (the ledger's default)."""
+    path = tmp_path_factory.mktemp("session-ledger") / "looks.sqlite"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNEDAG_LEDGER", str(path))
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def look_ledger(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test records its test-set looks in a ledger of its own (TUNEDAG_LEDGER)."""
+    path = tmp_path_factory.mktemp("ledger") / "looks.sqlite"
+    monkeypatch.setenv("TUNEDAG_LEDGER", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -165,6 +165,11 @@ def test_a_changed_study_is_refused_unless_fresh(
         tunedag.run(tunedag.load_spec(path))
 
     fresh = cli(["run", path, "--fresh"], tmp_path)
+    if section != "data":  # the same test rows: a fresh start would be a second look at them
+        assert fresh.exit_code == 3, fresh.stderr
+        assert "already scored once" in fresh.stderr and "study 'study'" in fresh.stderr
+        assert stored_trials(spec_dict) == old  # refused before anything was archived
+        fresh = cli(["run", path, "--fresh", "--allow-second-look"], tmp_path)
     assert fresh.exit_code == 0, fresh.stderr
     assert len(stored_trials(spec_dict)) == 2
     assert stored_trials(spec_dict, "study~1") == old  # the old study is kept, archived

@@ -9,6 +9,7 @@ from tunedag.result import StudyResult, read_result
 from tunedag.spec.models import Spec
 from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, storage_exists
 from tunedag.study import direction_of
+from tunedag.testlock import looks_of_study
 
 
 @dataclass
@@ -56,4 +57,5 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
             return ReportData(spec, url, None)
         result = read_result(store, record, direction_of(spec))
         evaluations = store.test_evaluations(spec.name)
+        result.looks = looks_of_study(spec, evaluations)
     return ReportData(spec, url, result, record, evaluations)

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from tunedag.evaluation import GAP_TOLERANCE_STDS
+from tunedag.looks import Look as LedgerLook
 from tunedag.report.data import ReportData
 from tunedag.report.plots import Plot
 from tunedag.report.tables import (
@@ -56,6 +57,7 @@ class Look:
     gap: str
     flagged: bool
     second_look: bool
+    study: str = ""
 
 
 @dataclass
@@ -149,8 +151,11 @@ def build_view(data: ReportData, plots: list[Plot]) -> View:
         view.test = _test(result.test, best)
     else:
         view.test_missing = _why_no_test(data)
-    view.looks = [_look(e) for e in data.evaluations]
-    view.second_looks = len(data.second_looks)
+    # the ledger's looks at these test rows (any study), else this study's own
+    view.looks = [_ledger_look(look, data.direction) for look in result.looks] or [
+        _look(e, data.spec.name) for e in data.evaluations
+    ]
+    view.second_looks = max(len(data.second_looks), result.second_look_count)
     top = top_trials(trials, data.direction, None)
     view.top_of = len(top)
     view.metric_names = metric_names(data.spec, trials)
@@ -206,8 +211,28 @@ def _why_no_test(data: ReportData) -> str:
     return "No test evaluation is recorded for this study."
 
 
-def _look(evaluation: TestEvaluation) -> Look:
+def _ledger_look(look: LedgerLook, direction: str) -> Look:
+    value, cv = look.value, look.cv_value
+    gap = (
+        None
+        if value is None or cv is None
+        else (cv - value if direction == "maximize" else value - cv)
+    )
     return Look(
+        when=_when(look.looked_at),
+        trial=look.trial,
+        value=_num(value),
+        cv_value=_num(cv),
+        gap="" if gap is None else f"{gap:+.4g}",
+        flagged=False,
+        second_look=look.number > 1,
+        study=look.study,
+    )
+
+
+def _look(evaluation: TestEvaluation, study: str) -> Look:
+    return Look(
+        study=study,
         when=_when(evaluation.evaluated_at),
         trial=evaluation.trial_number,
         value=_num(evaluation.value),

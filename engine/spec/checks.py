@@ -18,6 +18,7 @@ from tunedag.estimators import accepts_any_keyword, pipeline_of, resolve_estimat
 from tunedag.registry import Plugins
 from tunedag.scoring import resolve_scorer, scorer_task
 from tunedag.space import SearchSpace
+from tunedag.spec.leakage import check_fold_leakage, check_split_columns, check_test_source
 from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, Spec
 from tunedag.spec.value_checks import (
@@ -48,7 +49,12 @@ def check_spec(spec: Spec, plugins: Plugins, base_dir: Path) -> Iterator[Finding
     # A sampler can only judge a space whose conditions form a DAG of known parameters.
     yield from _check_plugins(spec, plugins, space_ok=not conditions)
     yield from _check_group_leakage(spec)
-    yield from _check_sources(spec, base_dir)
+    yield from check_fold_leakage(spec)
+    sources = list(_check_sources(spec, base_dir))
+    yield from sources
+    if not sources:
+        yield from check_test_source(spec, base_dir)
+        yield from check_split_columns(spec, base_dir)
     yield from _check_storage(spec.storage_url)
 
 

@@ -102,6 +102,12 @@ class TestSplitSpec(Strict):
     order_by: str | None = Field(None, description="hold out the latest rows by this column")
     groups: str | None = Field(None, description="hold out whole groups of this column")
     source: str | None = Field(None, pattern=r"^(csv|parquet):.+$")
+    allow_overlap: int = Field(
+        0,
+        ge=0,
+        description="how many test rows may be exact duplicates of development feature rows "
+        "(any more refuse the study)",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> TestSplitSpec:
@@ -447,6 +453,11 @@ class Spec(Strict):
         description="where the tuned model is saved (skops format), relative to the current "
         "directory; default NAME/model.skops beside the storage file",
         pattern=r"\.skops$",
+    )
+    ledger: str | None = Field(
+        None,
+        description="path of the look ledger (every test-set score, keyed by the test rows); "
+        "TUNEDAG_LEDGER overrides it; default: the user data directory",
     )
 
     _source: Any = PrivateAttr(default=None)

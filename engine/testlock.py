@@ -1,0 +1,96 @@
+"""The run's side of the look ledger: refuse a second look before anything runs, record each
+look as it is scored.
+
+A study's own storage already refuses to score its test set twice; this adds the test rows'
+history across every study, folder and `--fresh` start, so the lock holds wherever the same
+rows turn up again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from tunedag.data import Dataset
+from tunedag.errors import TestSetLockedError
+from tunedag.looks import Look, LookLedger, ledger_path, second_look_message, who
+from tunedag.rows import rows_fingerprint
+from tunedag.spec.models import Spec
+from tunedag.spec.validate import base_dir_of
+from tunedag.storage import TestEvaluation
+
+
+def spec_ledger_path(spec: Spec) -> Path:
+    return ledger_path(spec.ledger, base_dir_of(spec))
+
+
+def spec_file_of(spec: Spec) -> str:
+    source: Any = spec._source
+    return str(Path(source.document.file).resolve()) if source is not None else "<api>"
+
+
+def spec_digest(spec: Spec) -> str:
+    """The whole spec as validated: any edit (budget, space, ...) gives another digest."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+
+
+class TestSetLock:
+    """Looks at one study's test rows: ``check`` before the search, ``record`` after scoring."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, spec: Spec, test: Dataset, storage: str) -> None:
+        self.spec = spec
+        self.storage = storage
+        self.n_rows = len(test)
+        self.rows = rows_fingerprint(test)
+        self.path = spec_ledger_path(spec)
+        with LookLedger(self.path) as ledger:  # created now, so an unwritable path fails early
+            self.earlier = ledger.looks(self.rows)
+
+    def check(self, *, scored_here: bool, allow_second_look: bool) -> None:
+        """Refuse (exit 3) when other looks saw these rows and this study has not scored them:
+        every trial it runs would end in a second look."""
+        if self.earlier and not scored_here and not allow_second_look:
+            raise TestSetLockedError(
+                second_look_message(self.earlier, f"study {self.spec.name!r}")
+                + f" (ledger {self.path})"
+            )
+
+    def record(self, evaluation: TestEvaluation, *, allow_second_look: bool) -> tuple[Look, int]:
+        """(this look, how many looks at these rows the ledger now holds)."""
+        host, user = who()
+        look = Look(
+            rows_fingerprint=self.rows,
+            n_rows=self.n_rows,
+            number=0,
+            study=self.spec.name,
+            spec_file=spec_file_of(self.spec),
+            spec_digest=spec_digest(self.spec),
+            storage=self.storage,
+            split_fingerprint=evaluation.split_fingerprint,
+            trial=evaluation.trial_number,
+            metric=self.spec.objective.metric,
+            value=evaluation.value,
+            cv_value=evaluation.cv_value,
+            allowed=False,
+            looked_at=evaluation.evaluated_at or time.time(),
+            host=host,
+            user=user,
+        )
+        with LookLedger(self.path) as ledger:
+            looked = ledger.record(look, allow_second_look=allow_second_look)
+            return looked, len(ledger.looks(self.rows))
+
+
+def looks_of_study(spec: Spec, evaluations: list[TestEvaluation]) -> list[Look]:
+    """Every look at the rows this study scored, read without creating the ledger."""
+    if not evaluations:
+        return []
+    with LookLedger(spec_ledger_path(spec), readonly=True) as ledger:
+        return ledger.looks_at_split(evaluations[-1].split_fingerprint)
+
+
+__all__ = ["TestSetLock", "looks_of_study", "spec_digest", "spec_file_of", "spec_ledger_path"]
