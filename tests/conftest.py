@@ -54,6 +54,16 @@ def _session_look_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         yield path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_look_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A module's shared fixtures (one study for many tests) get a ledger of their own, so
+    two modules that score the same rows never see each other's look."""
+    path = tmp_path_factory.mktemp("module-ledger") / "looks.sqlite"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNEDAG_LEDGER", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True)
 def look_ledger(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test records its test-set looks in a ledger of its own (TUNEDAG_LEDGER)."""
