@@ -26,7 +26,13 @@ from typing import Any, Self
 
 import platformdirs
 
-from tunedag.errors import StorageBusyError, StorageError, TestSetLockedError
+from tunedag.errors import (
+    StorageAccessError,
+    StorageBusyError,
+    StorageDamagedError,
+    StorageError,
+    TestSetLockedError,
+)
 
 #: the environment variable that moves the ledger (it wins over the spec's `ledger:`)
 LEDGER_ENV = "TUNEDAG_LEDGER"
@@ -197,7 +203,7 @@ class LookLedger:
                 f"look ledger {self.path} is locked by another writer "
                 f"(waited {self.busy_timeout_s:g} s): {text}; retry"
             )
-        return StorageError(
+        return StorageAccessError(
             f"look ledger {self.path}: {text} (set {LEDGER_ENV} or the spec's `ledger:` to "
             "a writable path)"
         )
@@ -219,11 +225,13 @@ class LookLedger:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             except sqlite3.DatabaseError as error:
-                raise StorageError(f"{self.path} is not a tunedag look ledger ({error})") from error
+                raise StorageDamagedError(
+                    f"{self.path} is not a tunedag look ledger ({error})"
+                ) from error
             if tables and app != _APPLICATION_ID:
-                raise StorageError(f"{self.path} is not a tunedag look ledger")
+                raise StorageDamagedError(f"{self.path} is not a tunedag look ledger")
             if version > LEDGER_VERSION:
-                raise StorageError(
+                raise StorageDamagedError(
                     f"look ledger {self.path} was written by a newer tunedag (version {version})"
                 )
             if self.readonly:

@@ -115,8 +115,9 @@ def test_reading_never_creates_the_ledger_and_a_foreign_file_is_refused(tmp_path
     foreign = tmp_path / "foreign.sqlite"
     with sqlite3.connect(foreign) as conn:
         conn.execute("CREATE TABLE t (x)")
-    with pytest.raises(StorageError, match="not a tunedag look ledger"):
+    with pytest.raises(StorageError, match="not a tunedag look ledger") as refused:
         LookLedger(foreign)
+    assert refused.value.exit_code == 74  # damaged or foreign storage, never written to
 
 
 def test_a_second_look_is_refused_unless_allowed_and_numbered(tmp_path: Path) -> None:
