@@ -240,7 +240,9 @@ def skopt_params(space: SearchSpace, x: Sequence[Any]) -> Params:
     return params
 
 
-def run_gp_minimize(task: Task, seed: int, budget: int, objective: Objective) -> Run:
+def run_gp_minimize(
+    task: Task, seed: int, budget: int, objective: Objective, n_points: int = 500
+) -> Run:
     from skopt import gp_minimize
     from skopt.utils import cook_estimator
 
@@ -267,7 +269,7 @@ def run_gp_minimize(task: Task, seed: int, budget: int, objective: Objective) ->
             n_calls=budget,
             random_state=seed,
             acq_optimizer="sampling",
-            n_points=500,
+            n_points=n_points,
         )
     return run
 

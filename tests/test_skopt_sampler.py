@@ -119,8 +119,10 @@ def test_options_are_validated_and_described() -> None:
         {"acq_func": "gp_hedge", "acq_optimizer": "lbfgs", "n_points": 50},
         {"acq_func": "LCB", "kappa": 3.0, "y_transform": "copula"},
         {"acq_func": "PI", "xi": 0.1, "noise": 0.05, "initial_point_generator": "halton"},
+        {"acq_func": "portfolio", "y_transform": "standardize", "warping": False},
+        {"acq_optimizer": "sampling", "initial_point_generator": "lhs"},
     ],
-    ids=["gp_hedge-lbfgs", "lcb-copula", "pi-fixed-noise-halton"],
+    ids=["gp_hedge-lbfgs", "lcb-copula", "pi-fixed-noise-halton", "portfolio-plain", "sampling"],
 )
 def test_every_option_proposes_inside_the_space(options: dict[str, Any]) -> None:
     sampler = make(**options)
@@ -262,6 +264,7 @@ def test_grid_points_dimensions_are_modelled_not_drawn_at_random() -> None:
     assert len(X) == len(y) == 9
 
 
+@pytest.mark.slow
 def test_skopt_gp_beats_random_search_on_a_grid_points_task() -> None:
     """Real SVR fits over a 4-d grid (25 x 21 x 11 x 6 points); 3 seeds of 20 trials each."""
     from tunedag.plugins.random_sampler import RandomSampler
@@ -294,6 +297,22 @@ def test_a_batch_gives_distinct_configurations_from_the_gp() -> None:
     assert len(batch) == 8
     keys = {repr(sorted(p.items())) for p in batch + [t.params for t in history]}
     assert len(keys) == 8 + len(history)
+
+
+def test_a_batch_is_what_one_at_a_time_asks_would_propose_with_the_rest_running() -> None:
+    """Proposal k of a batch depends on the history and its trial number only, never on how
+    the driver grouped its asks: it is the proposal for a history with proposals 0..k-1
+    running. So two runs with several workers agree on every trial proposed from the same
+    history, however the free workers were counted."""
+    sampler = make(seed=2)
+    history = history_of(sampler, 9)
+    history.append(TrialRecord(number=9, state=TrialState.RUNNING, params=history[0].params))
+    batch = make(seed=2).ask(history, 3)
+    grown = list(history)
+    for k, params in enumerate(batch):
+        assert make(seed=2).ask(grown, 1) == [params], k
+        grown.append(TrialRecord(number=len(grown), state=TrialState.WAITING, params=params))
+    assert make(seed=2).ask(history, 2) == batch[:2]
 
 
 def test_a_finite_space_is_exhausted_without_repeats() -> None:
