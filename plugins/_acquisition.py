@@ -8,9 +8,10 @@ All work on losses (lower is better) on the GP's transformed scale.
 * ``PI``: the log probability of improving on ``best - xi``.
 * ``LCB``: minus the lower confidence bound ``mean - kappa * std``.
 * ``portfolio``: the candidates that no other candidate beats on all three at once (the
-  Pareto front of EI, PI and LCB, as HEBO's MACE takes it); one of them is picked by a
-  seeded draw. EI alone exploits a well-fitted GP and stalls on a misfitted one; LCB
-  explores; the front holds the points that are best under some trade-off between them.
+  Pareto front of EI, PI and LCB, as HEBO's MACE takes it, here among the 128 best
+  candidates by each of the three); one of them is picked by a seeded draw. EI alone
+  exploits a well-fitted GP and stalls on a misfitted one; LCB explores; the front holds
+  the points that are best under some trade-off between them.
 
 The maximum is searched among candidates, all snapped to points a proposal can have (ints
 rounded, finite dimensions on their values, inactive parameters imputed), so the score is
@@ -57,13 +58,15 @@ def neg_lcb(mean: np.ndarray, std: np.ndarray, kappa: float) -> np.ndarray:
 
 def pareto_front(scores: np.ndarray) -> np.ndarray:
     """Indices of the rows not dominated by any other row (every column: higher is better)."""
-    order = np.argsort(-scores[:, 0], kind="stable")
-    front: list[int] = []
-    for i in order:
-        row = scores[i]
-        if not any(np.all(scores[j] >= row) and np.any(scores[j] > row) for j in front):
-            front.append(int(i))
-    return np.asarray(sorted(front), dtype=int)
+    order = np.lexsort(tuple(-scores[:, k] for k in reversed(range(scores.shape[1]))))
+    front = np.empty_like(scores)
+    kept: list[int] = []
+    for i in order:  # a row can only be dominated by rows sorted before it
+        row, ahead = scores[i], front[: len(kept)]
+        if not np.any(np.all(ahead >= row, axis=1) & np.any(ahead > row, axis=1)):
+            front[len(kept)] = row
+            kept.append(int(i))
+    return np.asarray(sorted(kept), dtype=int)
 
 
 def perturb(

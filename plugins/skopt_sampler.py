@@ -123,7 +123,7 @@ class SkoptGPSampler(Sampler):
             "or a space-filling sobol, halton or lhs design of n_initial_points points",
         )
         acq_func: Literal["EI", "PI", "LCB", "gp_hedge", "portfolio"] = Field(
-            "EI",
+            "portfolio",
             description="acquisition function: expected improvement, probability of "
             "improvement, lower confidence bound, gp_hedge (one of the three, drawn per "
             "trial), or portfolio (a seeded pick among the candidates that are best under "
@@ -372,8 +372,12 @@ class SkoptGPSampler(Sampler):
         if kind == "gp_hedge":
             kind = ("EI", "PI", "LCB")[int(rng.integers(3))]
 
-        def score(candidates: np.ndarray) -> np.ndarray:
+        predicted: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def score(candidates: np.ndarray, record: bool = True) -> np.ndarray:
             mean, std = posterior.predict(candidates)
+            if record:  # the portfolio reuses the predictions of every scored candidate
+                predicted.append((mean, std))
             if kind == "PI":
                 return acq.log_pi(mean, std, best, opts.xi)
             if kind == "LCB":
@@ -394,11 +398,15 @@ class SkoptGPSampler(Sampler):
             candidates = np.vstack([candidates, finer])
             values = np.concatenate([values, score(finer)])
         if opts.acq_optimizer == "lbfgs":
-            polished = self._polish(candidates[np.argsort(-values, kind="stable")[:3]], score)
+            polished = self._polish(
+                candidates[np.argsort(-values, kind="stable")[:3]],
+                lambda rows: score(rows, record=False),
+            )
             candidates = np.vstack([candidates, polished])
             values = np.concatenate([values, score(polished)])
         if kind == "portfolio":
-            mean, std = posterior.predict(candidates)
+            mean = np.concatenate([m for m, _ in predicted])
+            std = np.concatenate([s for _, s in predicted])
             trio = np.column_stack(
                 [
                     acq.log_ei(mean, std, best, opts.xi),
@@ -406,7 +414,8 @@ class SkoptGPSampler(Sampler):
                     acq.neg_lcb(mean, std, opts.kappa),
                 ]
             )
-            front = acq.pareto_front(trio)
+            best_by_each = np.unique(np.argsort(-trio, axis=0, kind="stable")[:128].ravel())
+            front = best_by_each[acq.pareto_front(trio[best_by_each])]
             order = list(rng.permutation(front)) + list(np.argsort(-trio[:, 0], kind="stable"))
         else:
             order = list(np.argsort(-values, kind="stable"))
