@@ -12,6 +12,7 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
+from tunedag.baseline import describe
 from tunedag.dag import build_dag, render_dot, render_json, render_text
 from tunedag.dryrun import dry_run_spec
 from tunedag.errors import TunedagError
@@ -19,6 +20,7 @@ from tunedag.events import Events, JsonLines
 from tunedag.lint import lint as lint_spec
 from tunedag.looks import Look, LookLedger, ledger_path
 from tunedag.plugin_loading import debugging
+from tunedag.refit import NO_FIT
 from tunedag.registry import make_plugins
 from tunedag.report import write_report
 from tunedag.result import StudyResult, status_payload
@@ -151,6 +153,8 @@ def run(
             events=events,
         )
     _summary(result, loaded.objective.metric)
+    if loaded.trial is not None and loaded.trial.fit is None and result.finished:
+        click.echo(NO_FIT, err=True)
 
 
 @main.command()
@@ -402,6 +406,9 @@ def _summary(result: StudyResult, metric: str) -> None:
         _looks_summary(result)
     elif not result.finished:
         click.echo("study not finished: the test set is scored once it is", err=True)
+    if result.baseline is not None:
+        for line in describe(result.baseline, best, result.direction, metric):
+            click.echo(line, err=True)
 
 
 def _looks_summary(result: StudyResult) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tunedag.model import make_card, save_model
+from tunedag.model import is_saved, make_card, save_model
 from tunedag.prepare import Prepared
 from tunedag.refit import refit_best
 from tunedag.scoring import resolve_scorer, score_metrics
@@ -57,3 +57,29 @@ def evaluate_test_set(
     if model_path is not None:
         save_model(model, model_path, make_card(prepared, best, evaluation, direction))
     return evaluation
+
+
+def save_missing_model(
+    prepared: Prepared,
+    trial: TrialRecord,
+    evaluation: TestEvaluation,
+    direction: str,
+    model_path: Path,
+) -> bool:
+    """Give a scored study its model when the file is missing or does not match its card.
+
+    That is a study scored before tunedag saved models, a model file removed by hand, or a
+    save interrupted between the model and its card. The recorded trial is refit on the
+    development rows only; the test rows are not scored again, so it is no second look.
+    The card says ``refit_after_evaluation: true``: an estimator without a fixed
+    ``random_state`` may differ from the one that was scored.
+    """
+    if is_saved(model_path, evaluation):
+        return False
+    with threadpool_limits(limits=1):
+        model = refit_best(prepared, trial.params)
+    if model is None:
+        return False
+    card = make_card(prepared, trial, evaluation, direction)
+    save_model(model, model_path, {**card, "refit_after_evaluation": True})
+    return True

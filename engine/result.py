@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunedag.baseline import Baseline, baseline_payload, read_baseline
 from tunedag.looks import Look
 from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
 
@@ -23,6 +24,7 @@ class StudyResult:
     test: TestEvaluation | None = None
     second_looks: int = 0
     trials: list[TrialRecord] = field(default_factory=list)
+    baseline: Baseline | None = None
     model_file: Path | None = None
     model_trust: tuple[str, ...] = ()
     _estimator: Any = field(default=None, repr=False, compare=False)
@@ -118,6 +120,7 @@ class StudyResult:
                 "second_looks": self.second_look_count,
                 "metrics": test.metrics,
             },
+            "baseline": baseline_payload(self.baseline, best, self.direction),
         }
 
 
@@ -133,6 +136,7 @@ def status_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
         "cache": {"hits": 0, "misses": 0},
         "best": None,
         "test": None,
+        "baseline": None,
     }
 
 
@@ -169,4 +173,5 @@ def read_result(storage: Storage, record: StudyRecord, direction: str) -> StudyR
         second_looks=sum(1 for e in evaluations if e.second_look),
         trials=trials,
         own_looks=len(evaluations),
+        baseline=read_baseline(storage, record.name, trials),
     )

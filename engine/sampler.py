@@ -50,6 +50,12 @@ class Sampler(Plugin, abc.ABC):
         """Problems with a space this sampler cannot search; called by `tunedag validate`."""
         return []
 
+    @classmethod
+    def could_propose(cls, space: SearchSpace, params: Params) -> bool:
+        """Whether ``params`` is a configuration this sampler searches (so the estimators'
+        defaults can be trial 0); a sampler that searches a grid narrows this to the grid."""
+        return space.contains(params)
+
     @abc.abstractmethod
     def ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
         """Propose up to ``n`` new configurations.

@@ -118,7 +118,7 @@ class TestEvaluation:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -190,6 +190,18 @@ MIGRATIONS: dict[int, list[str]] = {
     3: [
         "ALTER TABLE trials ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE test_evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'",
+    ],
+    # the baseline: the estimators' defaults, trial 0 of the study or a record of its own
+    4: [
+        """CREATE TABLE baselines (
+            study_id INTEGER PRIMARY KEY REFERENCES studies(id) ON DELETE CASCADE,
+            params TEXT NOT NULL,
+            trial_number INTEGER,
+            scored INTEGER NOT NULL DEFAULT 0,
+            value REAL,
+            fold_values TEXT NOT NULL DEFAULT '[]',
+            error TEXT
+        )""",
     ],
 }
 
@@ -732,6 +744,65 @@ class Storage:
                 ):
                     counts[TrialState(state)] = int(n)
         return counts
+
+    # -- the baseline ---------------------------------------------------------------------------
+
+    def add_baseline(self, name: str, params: dict[str, Any], *, as_trial: bool) -> None:
+        """Record the defaults' baseline; ``as_trial`` also queues them as the next trial.
+
+        One transaction, so a run killed here leaves both or neither.
+        """
+        params_json = _dumps(params)
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            number = None
+            if as_trial:
+                number = int(
+                    cur.execute(
+                        "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
+                        (sid,),
+                    ).fetchone()[0]
+                )
+                cur.execute(
+                    "INSERT INTO trials (study_id, number, state, params) VALUES (?, ?, ?, ?)",
+                    (sid, number, TrialState.WAITING.value, params_json),
+                )
+            cur.execute(
+                "INSERT INTO baselines (study_id, params, trial_number) VALUES (?, ?, ?)",
+                (sid, params_json, number),
+            )
+
+    def set_baseline_score(
+        self, name: str, *, value: float | None, fold_values: Sequence[float], error: str | None
+    ) -> None:
+        """The score of a baseline that is not a trial (its defaults lie outside the space)."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            cur.execute(
+                "UPDATE baselines SET scored = 1, value = ?, fold_values = ?, error = ? "
+                "WHERE study_id = ?",
+                (_enc_float(value), _enc_float_list(fold_values), error, sid),
+            )
+
+    def baseline(self, name: str) -> dict[str, Any] | None:
+        """The study's baseline record (params, trial, scored, value, fold_values, error)."""
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            row = cur.execute(
+                "SELECT params, trial_number, scored, value, fold_values, error "
+                "FROM baselines WHERE study_id = ?",
+                (sid,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {
+            "params": json.loads(row[0]),
+            "trial": None if row[1] is None else int(row[1]),
+            "scored": bool(row[2]),
+            "value": _dec_float(row[3]),
+            "fold_values": _dec_float_list(row[4]),
+            "error": row[5],
+        }
 
     # -- the locked test set --------------------------------------------------------------------
 

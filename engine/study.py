@@ -18,6 +18,7 @@ from typing import Any
 
 import networkx as nx
 
+from tunedag.baseline import plan_baseline, score_outside_space
 from tunedag.dag import build_dag, check_test_isolation
 from tunedag.datachecks import data_warnings
 from tunedag.dryrun import dry_run
@@ -27,7 +28,7 @@ from tunedag.errors import (
     StudyFailedError,
     TestSetLockedError,
 )
-from tunedag.evaluation import evaluate_test_set
+from tunedag.evaluation import evaluate_test_set, save_missing_model
 from tunedag.events import Events
 from tunedag.ledger import Ledger
 from tunedag.model import model_path
@@ -37,7 +38,14 @@ from tunedag.result import StudyResult, read_result
 from tunedag.search import Interrupt, Limits, Search, StudyContext
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
-from tunedag.storage import Storage, StudyRecord, TrialState, open_storage, storage_exists
+from tunedag.storage import (
+    Storage,
+    StudyRecord,
+    TestEvaluation,
+    TrialState,
+    open_storage,
+    storage_exists,
+)
 from tunedag.testlock import TestSetLock, looks_of_study
 
 __all__ = ["StudyContext", "direction_of", "run", "status"]
@@ -131,6 +139,9 @@ class _Driver:
         # a spec that would fail every trial fails here, before anything is stored
         dry_run(self.spec, prepared)
         record = self._open_study(prepared, fresh)
+        plan_baseline(
+            self.storage, self.spec, self.plugins.get("sampler", self.spec.sampler.name).cls
+        )
         evaluations = self.storage.test_evaluations(self.name)
         self.ledger = Ledger(self.storage.trials(self.name))
         if evaluations and not allow_second_look:
@@ -140,6 +151,7 @@ class _Driver:
                     "trials would be a second look. Pass --allow-second-look to record one, "
                     "or --fresh to start a new study"
                 )
+            self._save_missing_model(prepared, evaluations[-1])
             result = self._result()
             self._emit_finished(result)  # nothing to run: say so, as the last event
             return result
@@ -229,6 +241,7 @@ class _Driver:
         if reason == "failed":
             self.plugins.notify("after_study", study=self.context, result=result)
             raise StudyFailedError(self._failed_message())
+        score_outside_space(self.storage, prepared)
         if best is not None and (result.test is None or second_look):
             evaluation = evaluate_test_set(
                 prepared,
@@ -258,6 +271,12 @@ class _Driver:
             result = self._result()
         self.plugins.notify("after_study", study=self.context, result=result)
         return result
+
+    def _save_missing_model(self, prepared: Prepared, evaluation: TestEvaluation) -> None:
+        trial = self.storage.get_trial(self.name, evaluation.trial_number)
+        path = model_path(self.spec, self.storage.url)
+        if save_missing_model(prepared, trial, evaluation, self.direction, path):
+            self.events.emit("model_saved", path=str(path), trial=trial.number, refit=True)
 
     def _emit_finished(self, result: StudyResult) -> None:
         best = result.best

@@ -48,6 +48,11 @@ class GridSampler(Sampler):
             ]
         return []
 
+    @classmethod
+    def could_propose(cls, space: SearchSpace, params: Params) -> bool:
+        wanted = repr(pairs(params))
+        return space.contains(params) and any(repr(pairs(p)) == wanted for p in space.grid())
+
     def ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
         seen = {repr(pairs(trial.params)) for trial in history}
         points = list(self.space.grid())

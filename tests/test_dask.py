@@ -129,7 +129,8 @@ def test_a_scheduler_that_cannot_be_reached_exits_75(tmp_path: Path) -> None:
     assert run.exit_code == again.exit_code == 75, run.stderr
     assert f"cannot reach the Dask scheduler at {address}" in run.stderr
     assert "Safe to retry" in run.stderr and "Traceback" not in run.stderr
-    assert stored_trials(spec) == []  # nothing ran, nothing is left running
+    # nothing ran, nothing is left running: only the queued baseline (trial 0) waits
+    assert [(t.number, t.state) for t in stored_trials(spec)] == [(0, TrialState.WAITING)]
 
 
 # -- slow: real clusters -----------------------------------------------------------------------

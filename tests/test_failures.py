@@ -66,7 +66,7 @@ def test_a_trial_whose_estimator_raises_fails_and_the_study_goes_on(
 
 
 def test_more_failures_than_max_failed_fail_the_study(tmp_path: Path) -> None:
-    spec_dict = knn_grid(tmp_path, [500, 3, 600, 700, 5], max_failed=1)
+    spec_dict = knn_grid(tmp_path, [500, 3, 600, 700, 4], max_failed=1)
     path = write_spec(tmp_path, spec_dict)
     run = cli(["run", path], tmp_path)
     assert run.exit_code == 1, run.stderr

@@ -271,3 +271,16 @@ def test_a_sigkill_during_the_save_leaves_no_model_and_the_next_run_finishes(
         assert len(store.test_evaluations("study")) == 1
     model = tunedag.load_model(tunedag.load_spec(path))
     assert model.score(*load_breast_cancer(return_X_y=True)) > 0.9
+
+
+def test_a_removed_model_is_refit_without_a_second_look(tmp_path: Path) -> None:
+    spec, result = run_study(tmp_path)
+    path = model_path(spec)
+    expected = result.best_estimator.predict(new_rows())
+    path.unlink()
+    again = tunedag.run(spec)
+    assert len(again.trials) == len(result.trials) and again.second_looks == 0
+    card = json.loads(card_path(path).read_text())
+    assert card["refit_after_evaluation"] is True and card["sha256"] == file_sha256(path)
+    assert card["test"]["value"] == result.test_value
+    np.testing.assert_array_equal(tunedag.load_model(spec).predict(new_rows()), expected)

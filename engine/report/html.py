@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+from tunedag.baseline import Baseline, compare, describe
 from tunedag.evaluation import GAP_TOLERANCE_STDS
 from tunedag.looks import Look as LedgerLook
+from tunedag.refit import NO_FIT
 from tunedag.report.data import ReportData
 from tunedag.report.plots import Plot
 from tunedag.report.tables import (
@@ -81,6 +83,7 @@ class View:
     best: dict[str, Any] | None = None
     test: dict[str, Any] | None = None
     test_missing: str = ""
+    baseline: dict[str, Any] | None = None
     looks: list[Look] = field(default_factory=list)
     second_looks: int = 0
     plots: list[Plot] = field(default_factory=list)
@@ -151,6 +154,8 @@ def build_view(data: ReportData, plots: list[Plot]) -> View:
         view.test = _test(result.test, best)
     else:
         view.test_missing = _why_no_test(data)
+    if result.baseline is not None:
+        view.baseline = _baseline(result.baseline, best, data)
     # the ledger's looks at these test rows (any study), else this study's own
     view.looks = [_ledger_look(look, data.direction) for look in result.looks] or [
         _look(e, data.spec.name) for e in data.evaluations
@@ -188,14 +193,25 @@ def _test(test: TestEvaluation, best: TrialRecord | None) -> dict[str, Any]:
     }
 
 
+def _baseline(baseline: Baseline, best: TrialRecord | None, data: ReportData) -> dict[str, Any]:
+    lines = describe(baseline, best, data.direction, data.metric)
+    comparison = compare(baseline, best, data.direction)
+    return {
+        "where": f"trial #{baseline.trial}" if baseline.inside_space else "outside the space",
+        "value": _num(baseline.value) if baseline.value is not None else "no score",
+        "params": [(name, _num(value)) for name, value in baseline.params.items()],
+        "gain": f"{comparison.gain:+.4g}" if comparison else "",
+        "stds": f"{comparison.stds:+.2f}" if comparison and comparison.stds is not None else "",
+        "warning": lines[1].removeprefix("warning: ") if len(lines) > 1 else "",
+        "error": baseline.error or "",
+    }
+
+
 def _why_no_test(data: ReportData) -> str:
     result = data.result
     assert result is not None
-    if data.spec.trial is not None:
-        return (
-            "No test evaluation: a custom trial function returns a score, not a model that "
-            "could be refitted and scored on the test set."
-        )
+    if data.spec.trial is not None and data.spec.trial.fit is None:
+        return f"No test evaluation: {NO_FIT.removeprefix('no test score: ')}."
     if result.reason == "failed":
         return (
             "No test evaluation: the study failed (more failed trials than budget.max_failed), "
