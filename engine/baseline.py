@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tunedag.estimators import build_pipeline
+from tunedag.estimators import pipeline_of
 from tunedag.prepare import Prepared
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import CategoricalDimension, FloatDimension, Spec
@@ -61,7 +61,7 @@ def default_params(spec: Spec, space: SearchSpace) -> Params | None:
     """The pipeline's default value of each active searched parameter; None without one."""
     if spec.pipeline is None:
         return None
-    defaults = build_pipeline(spec.pipeline, spec.allow_imports).get_params(deep=True)
+    defaults = pipeline_of(spec).get_params(deep=True)
     params: Params = {}
     for name in space.names:
         if not space.is_active(name, params):
