@@ -88,6 +88,7 @@ def test_grid_study_equals_gridsearchcv(tmp_path: Path, case: str) -> None:
         objective={"metric": c["metric"]},
         sampler={"name": "grid"},
         budget={"trials": 100, "max_failed": 0},  # more than the grid: it stops exhausted
+        baseline=False,  # trials in ParameterGrid's order (the defaults would come first)
     )
     spec = tunedag.load_spec(write_spec(tmp_path, spec_dict))
     events, seen = recorder()
