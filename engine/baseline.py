@@ -20,11 +20,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tunedag.estimators import pipeline_of
+from tunedag.executor import Task, TrialOutcome
 from tunedag.prepare import Prepared
+from tunedag.scheduler import Scheduler
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import CategoricalDimension, FloatDimension, Spec
 from tunedag.storage import Storage, TrialRecord, TrialState
@@ -102,22 +105,38 @@ def _comparable(space: SearchSpace, params: Params) -> bool:
     return True
 
 
-def score_outside_space(storage: Storage, prepared: Prepared) -> None:
-    """Score a baseline that is no trial (defaults outside the space) once, on the folds."""
+def score_outside_space(storage: Storage, prepared: Prepared, graph: nx.DiGraph) -> None:
+    """Score a baseline that is no trial (defaults outside the space) once, on the folds.
+
+    Its tasks are the study graph's, run in this process one after another and judged by
+    the scheduler's own aggregation (never pruned), as a trial's would be.
+    """
     name = prepared.spec.name
     record = storage.baseline(name)
     if record is None or record["trial"] is not None or record["scored"]:
         return
+    workload = prepared.workload
+    scheduler = Scheduler(graph, workload, lambda number, step, value: False)
+    # no parameter set: the pipeline as the spec builds it, with its estimators' defaults
+    task: Task | None = scheduler.start(TrialRecord(-1, TrialState.RUNNING, {}))
+    outcome: TrialOutcome | None = None
     with threadpool_limits(limits=1):
-        # no parameter set: the pipeline as the spec builds it, with its estimators' defaults
-        outcome = prepared.workload.run(-1, {}, lambda step, value: False)
-    ok = outcome.state == TrialState.COMPLETE
+        while task is not None and outcome is None:
+            outcome = scheduler.receive(workload.run(task, lambda step, value: False))
+            task = scheduler.next_in_order() if outcome is None else None
+    ok = outcome is not None and outcome.state == TrialState.COMPLETE
     storage.set_baseline_score(
         name,
-        value=outcome.value if ok else None,
-        fold_values=list(outcome.fold_values) if ok else [],
-        error=None if ok else (outcome.error or f"the baseline was {outcome.state}"),
+        value=outcome.value if ok and outcome else None,
+        fold_values=list(outcome.fold_values) if ok and outcome else [],
+        error=None if ok else _failure(outcome),
     )
+
+
+def _failure(outcome: TrialOutcome | None) -> str:
+    if outcome is None:
+        return "the baseline's tasks gave no outcome"
+    return (outcome.error or f"the baseline was {outcome.state}").split("\n")[0]
 
 
 def read_baseline(storage: Storage, name: str, trials: list[TrialRecord]) -> Baseline | None:

@@ -241,7 +241,7 @@ class _Driver:
         if reason == "failed":
             self.plugins.notify("after_study", study=self.context, result=result)
             raise StudyFailedError(self._failed_message())
-        score_outside_space(self.storage, prepared)
+        score_outside_space(self.storage, prepared, self.graph)
         if best is not None and (result.test is None or second_look):
             evaluation = evaluate_test_set(
                 prepared,
