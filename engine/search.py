@@ -194,7 +194,11 @@ class Search:
             return False
         number = self.ledger.next_waiting()
         if number is not None:
+            fresh = self.ledger[number].started_at is None  # queued, never run: the baseline
+            if fresh and limits.new_trials is not None and self.new_trials >= limits.new_trials:
+                return False
             self._submit(executor, self.storage.start_trial(self.name, number))
+            self.new_trials += fresh
             return True
         wanted = min(executor.free_slots(), limits.trials - len(self.ledger))
         if limits.new_trials is not None:

@@ -104,7 +104,8 @@ def test_a_slice_of_zero_new_trials_runs_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     now = status(path, tmp_path)
     assert now["finished"] is False and now["test"] is None
-    assert sum(now["counts"].values()) == 0
+    # nothing ran; the baseline (trial 0) is queued with the study and waits
+    assert now["counts"]["waiting"] == 1 and sum(now["counts"].values()) == 1
 
 
 def test_raising_the_budget_after_the_test_look_is_a_second_look(tmp_path: Path) -> None:
