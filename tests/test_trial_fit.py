@@ -57,6 +57,7 @@ def function_spec(folder: Path, fit: str | None) -> Path:
         trial=trial,
         space={"C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
         budget={"trials": 3},
+        allow_imports=["fitplug"],
     )
     return write_spec(folder, spec)
 
