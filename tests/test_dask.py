@@ -86,8 +86,8 @@ def cluster(trials: Path, tmp_path: Path) -> Iterator[Any]:
     try:
         yield client
     finally:
-        client.close(timeout=10)
-        local.close(timeout=10)
+        client.close(timeout=60)
+        local.close(timeout=60)
 
 
 def free_port() -> int:
