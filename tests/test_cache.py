@@ -113,7 +113,10 @@ def test_every_fold_score_is_identical_with_the_cache_on_and_off(
     on_spec = pca_spec(tmp_path, "on", {"memory": "100MB"}, workers, **executor)
     on = tunedag.run(tunedag.load_spec(write_spec(tmp_path, on_spec, "on.json")), events=events)
     off_spec = pca_spec(tmp_path, "off", "off", workers, **executor)
-    off = tunedag.run(tunedag.load_spec(write_spec(tmp_path, off_spec, "off.json")))
+    # the same test rows again, on purpose: a recorded second look
+    off = tunedag.run(
+        tunedag.load_spec(write_spec(tmp_path, off_spec, "off.json")), allow_second_look=True
+    )
     assert on.counts["complete"] == off.counts["complete"] == 6
     assert fold_scores(on) == fold_scores(off)  # exactly, not approximately
     assert on.test_value == off.test_value
@@ -132,7 +135,9 @@ def test_the_disk_cache_serves_a_second_study_on_the_same_folds(tmp_path: Path) 
     disk = {"memory": "0B", "disk": str(tmp_path / "fits")}
     first = tunedag.run(tunedag.load_spec(write_spec(tmp_path, pca_spec(tmp_path, "a", disk, 1))))
     again = pca_spec(tmp_path, "b", disk, 1)
-    second = tunedag.run(tunedag.load_spec(write_spec(tmp_path, again, "b.json")))
+    second = tunedag.run(
+        tunedag.load_spec(write_spec(tmp_path, again, "b.json")), allow_second_look=True
+    )
     assert fold_scores(first) == fold_scores(second)
     assert sum(t.cache_misses for t in second.trials) == 0  # every prefix came from disk
 

@@ -63,7 +63,13 @@ def test_two_studies_with_the_same_seed_score_every_trial_the_same(tmp_path: Pat
         budget={"trials": 3, "max_failed": 0},
     )
     loaded = tunedag.load_spec(write_spec(tmp_path, spec))
-    runs = [tunedag.run(loaded, storage=storage_url(tmp_path / f"run{i}.sqlite")) for i in range(2)]
+    # the same test rows scored twice, on purpose: the second is a recorded second look
+    runs = [
+        tunedag.run(
+            loaded, storage=storage_url(tmp_path / f"run{i}.sqlite"), allow_second_look=True
+        )
+        for i in range(2)
+    ]
     first, second = ([(t.params, t.fold_values) for t in run.trials] for run in runs)
     assert first == second
     assert runs[0].test_value == runs[1].test_value
