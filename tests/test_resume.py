@@ -74,7 +74,8 @@ def slow_spec(
     workers: int = 1,
     space: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Iris k-NN behind a step that sleeps, so a kill can land inside a trial."""
+    """Iris k-NN behind a step that sleeps, so a kill can land inside a trial (the cache is
+    off: a cached nap would make every trial after the first instant)."""
     return base_spec(
         tmp_path,
         name="resume",
@@ -86,7 +87,7 @@ def slow_spec(
         space=space or (RANDOM_SPACE if sampler == "random" else GRID_SPACE),
         sampler={"name": sampler},
         budget={"trials": trials, "max_failed": 0},
-        execution={"workers": workers},
+        execution={"workers": workers, "cache": "off"},
         allow_imports=[PLUGIN_MODULE],
     )
 
