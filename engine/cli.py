@@ -310,7 +310,8 @@ def lint(specs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @_handled
 def plugins(as_json: bool) -> None:
-    """Samplers, pruners, executors and observers, with the distribution that provides each."""
+    """Samplers, pruners, executors and observers, with the distribution that provides each,
+    and the installed plugins that failed to load, with the reason."""
     loaded = make_plugins()
     rows = [
         {
@@ -335,10 +336,28 @@ def plugins(as_json: bool) -> None:
         }
         for plugin, hook in loaded.observers()
     ]
+    rows += [
+        {
+            "kind": "failed",
+            "name": failure.plugin,
+            "plugin": failure.plugin,
+            "distribution": failure.distribution,
+            "version": failure.version,
+            "options": [],
+            "reason": failure.reason,
+        }
+        for failure in loaded.failures
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
+        if row["kind"] == "failed":
+            click.echo(
+                f"{'failed':<9} {row['name']:<20} {row['distribution']} {row['version']}"
+                f"  {row['reason']} (TUNEDAG_DISABLED_PLUGINS={row['name']} hides it)"
+            )
+            continue
         options = ", ".join(row["options"]) or "-"
         click.echo(
             f"{row['kind']:<9} {row['name']:<20} {row['distribution']} {row['version']}"

@@ -4,6 +4,7 @@ only for a spec that names it. The plugins here are real installed distributions
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,3 +137,20 @@ def test_debug_prints_the_plugins_traceback(
     assert result.exit_code == 78
     assert "Traceback (most recent call last)" in result.stderr
     assert "import scipy_that_is_not_installed" in result.stderr
+
+
+def test_the_plugins_command_lists_the_failed_plugins_with_their_reason(installed: Path) -> None:
+    text = cli("plugins")
+    assert text.exit_code == 0
+    failed = [line for line in text.stdout.splitlines() if line.startswith("failed")]
+    assert any("sobol" in line and "brokenplug 1.0" in line for line in failed), text.stdout
+    assert any("clash" in line and "clashes" in line for line in failed), text.stdout
+
+    rows = json.loads(cli("plugins", "--json").stdout)
+    by_name = {row["name"]: row for row in rows if row["kind"] == "failed"}
+    assert by_name["sobol"]["distribution"] == "brokenplug"
+    assert "ModuleNotFoundError" in by_name["sobol"]["reason"]
+    assert by_name["clash"]["reason"].startswith("clashes")
+    samplers = {row["name"] for row in rows if row["kind"] == "sampler"}
+    assert "grid" in samplers
+    assert "random" not in samplers  # clashed: refused to whichever spec names it
