@@ -34,6 +34,7 @@ import numpy as np
 
 from tunedag.errors import StorageAccessError, StorageError
 from tunedag.storage_errors import classify, damaged, decoding, refuse_truncated
+from tunedag.wal_guard import WalGuard
 
 __all__ = [
     "FINISHED_STATES",
@@ -306,10 +307,16 @@ class Storage:
                 ) from exc
             if self.path.is_file() and self.path.stat().st_size == 0:
                 refuse_truncated(self.path, url)
+        self._wal = WalGuard(self.path) if self.path is not None else None
+        self._connect()
+
+    # -- connection set-up -------------------------------------------------------------------
+
+    def _connect(self) -> None:
         target = ":memory:" if self.path is None else str(self.path)
         try:
             self._conn = sqlite3.connect(
-                target, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                target, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise self._map_error(exc) from exc
@@ -319,7 +326,15 @@ class Storage:
             self._conn.close()
             raise
 
-    # -- connection set-up -------------------------------------------------------------------
+    def _keep_wal(self) -> None:
+        """After a commit: if the log was deleted under us, save it and start a new one."""
+        if self._wal is None or not self._wal.lost():
+            return
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self._conn.close()
+        self._wal.reset()
+        self._connect()
+        self._wal.warn(self.url)
 
     def _setup(self) -> None:
         conn = self._conn
@@ -330,7 +345,9 @@ class Storage:
         version = self._read_version()
         with self._errors():
             if self.path is not None:
-                conn.execute("PRAGMA journal_mode = WAL").fetchall()
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    self._wal = None  # a file system without WAL support: no log to guard
             conn.execute("PRAGMA synchronous = NORMAL")
         if version != SCHEMA_VERSION:
             with self._write() as cur:
@@ -394,6 +411,7 @@ class Storage:
                 if self._conn.in_transaction:
                     self._conn.rollback()
                 raise
+            self._keep_wal()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:

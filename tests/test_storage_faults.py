@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,35 @@ def test_a_garbage_file_is_damaged_not_a_bug(tmp_path: Path) -> None:
     with pytest.raises(StorageDamagedError) as caught:
         open_storage(f"sqlite:///{path}")
     assert caught.value.exit_code == 74 and "sqlite3 FILE .recover" in str(caught.value)
+
+
+WAL_DELETED_MID_RUN = """
+import os, sys
+from tunedag.storage import open_storage
+
+storage = open_storage(sys.argv[1])
+storage.create_study("wal", {"spec": "x"}, "{}")
+for i in range(3):
+    storage.create_trial("wal", {"i": i})
+os.remove(sys.argv[2])  # a cleanup job deletes the log while the study runs
+for i in range(3, 6):
+    storage.create_trial("wal", {"i": i})
+os._exit(0)  # dies without closing: no checkpoint on the way out
+"""
+
+
+def test_a_log_deleted_mid_run_loses_nothing_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "study.sqlite"
+    wal = tmp_path / "study.sqlite-wal"
+    run = subprocess.run(
+        [sys.executable, "-c", WAL_DELETED_MID_RUN, f"sqlite:///{path}", str(wal)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"write-ahead log {wal} was deleted" in run.stderr
+    assert "nothing is lost" in run.stderr
+    assert "Traceback" not in run.stderr
+    with open_storage(f"sqlite:///{path}") as storage:
+        assert [t.params["i"] for t in storage.trials("wal")] == list(range(6))
