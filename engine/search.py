@@ -124,11 +124,11 @@ class Search:
         )
         workload = prepared.workload
         self.scheduler = Scheduler(
-            graph, workload, self._on_report, trial_timeout=self.spec.budget.trial_timeout
+            graph, workload, self._on_report, trial_timeout=self.spec.budget.trial_limit_s
         )
         executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg,assignment]
             workers=workers,
-            trial_timeout=self.spec.budget.trial_timeout,
+            trial_timeout=self.spec.budget.trial_limit_s,
             address=self.spec.execution.address,
             prunes=self.pruner.may_prune,
         )

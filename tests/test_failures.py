@@ -189,3 +189,25 @@ def test_a_trial_that_kills_its_process_fails_alone_with_one_worker(
         assert failed.attempt == 1 and "SystemExit" in (failed.error or "")
     else:  # the worker died: re-queued until its last attempt, then failed
         assert failed.attempt == 3 and "WorkerLost" in (failed.error or "")
+
+
+def test_a_spec_without_trial_timeout_gets_the_safety_net(
+    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tunedag.spec.models.DEFAULT_TRIAL_TIMEOUT_S", 1.0)  # a day, in a test
+    spec_dict = trial_spec(
+        tmp_path,
+        "nap",
+        {"nap": {"type": "float", "values": [0.0, 60.0]}},
+        sampler={"name": "grid"},
+        budget={"trials": 2, "max_failed": 1},
+    )
+    spec = tunedag.load_spec(write_spec(tmp_path, spec_dict))
+    assert spec.budget.trial_timeout is None
+    started = time.monotonic()
+    result = tunedag.run(spec)
+    assert time.monotonic() - started < 30
+    hung = next(t for t in result.trials if t.params["nap"] == 60.0)
+    assert hung.state == TrialState.FAILED
+    assert hung.error is not None and hung.error.startswith("TrialTimeout")
+    assert result.reason == "budget"

@@ -25,6 +25,9 @@ STUDY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # Every number a spec holds has finite bounds, so anything that validates also runs.
 #: The longest duration (`budget.time`, `trial_timeout`): a year.
 MAX_DURATION_S = 366 * 86400.0
+#: A trial runs at most this long when the spec sets no `trial_timeout`: a safety net, so a
+#: trial that hangs fails after a day instead of holding the study forever.
+DEFAULT_TRIAL_TIMEOUT_S = 86400.0
 #: Seeds are scikit-learn's `random_state` range.
 MAX_SEED = 2**32 - 1
 #: Bounds and steps of an int dimension: integers a float holds exactly (samplers use floats).
@@ -320,7 +323,14 @@ class BudgetSpec(Strict):
     max_failed: int = Field(
         5, ge=0, le=MAX_TRIALS, description="more failed trials than this fail the study"
     )
-    trial_timeout: Duration | None = Field(None, description="stop a trial that runs longer")
+    trial_timeout: Duration | None = Field(
+        None, description="stop a trial that runs longer (unset: 1d, a safety net)"
+    )
+
+    @property
+    def trial_limit_s(self) -> float:
+        """The longest a trial may run: `trial_timeout`, or the default safety net."""
+        return self.trial_timeout if self.trial_timeout is not None else DEFAULT_TRIAL_TIMEOUT_S
 
 
 class CacheSpec(Strict):
