@@ -28,7 +28,7 @@ Run from the repository root (optuna comes with ``pip install -e '.[bench]'``)::
     hashing the data, creating the storage, the final refit-and-score on the test rows). Two
     methods take them out; a round of the benchmark runs both.
 
-    * Paired, side by side (the verdict). ``tunedag.run`` gets one extra observer plugin
+    * Paired, side by side (the verdict). ``tunedag.run`` gets one extra observer
       (``PairedBaseline``) whose ``after_trial`` hook makes one ``cross_val_score`` call
       and times it. Storage records when each trial finished, so the cycle from trial i's
       finish to trial i+1's finish holds that one baseline call plus exactly one full
@@ -92,7 +92,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,10 +244,10 @@ def _timed_run(
     profile: cProfile.Profile | None = None,
     *,
     complete: bool = True,
-    plugins: Any = None,
+    observers: Sequence[tunedag.Observer] = (),
 ) -> tuple[Timing, Any]:
     with _clock() as clock, _profiled(profile):
-        result = tunedag.run(spec, storage=storage, plugins=plugins)
+        result = tunedag.run(spec, storage=storage, observers=observers)
     done = result.counts.get("complete", 0)
     if done == 0 or (complete and done != spec.budget.trials):
         raise SystemExit(
@@ -333,7 +333,7 @@ def overhead(
         rows = _trial_rows(large_storage)
         paired = PairedBaseline(one_call)
         paired_storage = _storage(folder, f"a{index}-paired")
-        _timed_run(large_spec, paired_storage, plugins=tunedag.make_plugins([paired]))
+        _timed_run(large_spec, paired_storage, observers=[paired])
         pairs = [
             (later[1] - earlier[1] - paired.seconds[number], paired.seconds[number])
             for number, (earlier, later) in enumerate(
@@ -365,19 +365,21 @@ def overhead(
     return rounds
 
 
-class PairedBaseline:
-    """An observer plugin that runs one cross_val_score call after every trial.
+class PairedBaseline(tunedag.Observer):
+    """An observer that runs one cross_val_score call after every trial.
 
     Each trial-to-trial cycle in storage then holds one baseline call, timed here, and one
     tunedag trial; subtracting the call leaves the trial's cycle, measured within a tenth of
     a second of its baseline, so load that comes and goes hits both alike.
     """
 
+    name = "paired-baseline"
+
     def __init__(self, call: Any) -> None:
+        super().__init__()
         self.call = call
         self.seconds: dict[int, float] = {}
 
-    @tunedag.hookimpl  # type: ignore[untyped-decorator]
     def after_trial(self, study: Any, trial: Any) -> None:
         started = time.perf_counter()
         self.call()

@@ -32,6 +32,7 @@ from tunedag.errors import (
 from tunedag.executor import Executor, TrialOutcome, Workload
 from tunedag.hookspecs import hookimpl, hookspec
 from tunedag.model import load_model
+from tunedag.observer import Observer
 from tunedag.plugin import PluginOptions
 from tunedag.pruner import Pruner
 from tunedag.registry import make_plugins
@@ -50,6 +51,7 @@ __all__ = [
     "InterruptedStudy",
     "ModelNotFoundError",
     "ModelRefusedError",
+    "Observer",
     "PluginError",
     "PluginOptions",
     "Problem",

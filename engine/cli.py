@@ -327,17 +327,6 @@ def plugins(as_json: bool) -> None:
     ]
     rows += [
         {
-            "kind": "observer",
-            "name": hook,
-            "plugin": plugin,
-            "distribution": loaded.distribution_of(plugin)[0],
-            "version": loaded.distribution_of(plugin)[1],
-            "options": [],
-        }
-        for plugin, hook in loaded.observers()
-    ]
-    rows += [
-        {
             "kind": "failed",
             "name": failure.plugin,
             "plugin": failure.plugin,

@@ -12,15 +12,15 @@ arguments than a hook declares, so hooks can grow without breaking plugins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from tunedag.executor import Executor
+    from tunedag.observer import Observer
     from tunedag.pruner import Pruner
     from tunedag.sampler import Sampler
-    from tunedag.storage import TrialRecord
 
 hookspec = pluggy.HookspecMarker("tunedag")
 hookimpl = pluggy.HookimplMarker("tunedag")
@@ -45,24 +45,8 @@ def register_executors(register: Callable[[type[Executor]], None]) -> None:
 
 
 @hookspec
-def before_trial(study: Any, trial: TrialRecord) -> None:
-    """Called in the driver just before a trial is handed to the executor.
+def register_observers(register: Callable[[type[Observer]], None]) -> None:
+    """Called once when plugins load: call ``register(cls)`` for each Observer subclass.
 
-    ``study`` is the running :class:`tunedag.study.StudyContext`. An observer that raises is
-    logged with its name and the study goes on.
+    An observer runs only in a study whose spec lists it under ``observers:``.
     """
-
-
-@hookspec
-def after_trial(study: Any, trial: TrialRecord) -> None:
-    """Called after a trial's final state (complete, pruned or failed) is stored."""
-
-
-@hookspec
-def on_trial_error(error: str, study: Any, trial: TrialRecord) -> None:
-    """Called after a trial failed, with the error text that was stored."""
-
-
-@hookspec
-def after_study(study: Any, result: Any) -> None:
-    """Called once a run ends, with its :class:`tunedag.StudyResult`."""

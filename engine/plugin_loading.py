@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import pluggy
 
 GROUP = "tunedag"
+#: Hooks that were module-level observer hooks; they are now methods of an Observer.
+OBSERVER_METHODS = ("before_trial", "after_trial", "on_trial_error", "after_study")
 _warned: set[str] = set()  # each failure is told once per process, however often plugins load
 
 
@@ -93,4 +95,16 @@ def check_hooks(
                 raise
             manager.unregister(error.plugin)
             package = loaded.pop(name)
-            failures.append(PluginFailure(name, *package, f"is invalid: {error}"))
+            reason = f"is invalid: {error}{observer_hint(str(error))}"
+            failures.append(PluginFailure(name, *package, reason))
+
+
+def observer_hint(message: str) -> str:
+    """How to move an observer written as bare hook functions to an Observer class."""
+    if not any(f"'{hook}'" in message for hook in OBSERVER_METHODS):
+        return ""
+    return (
+        "; observer hooks are now methods of a tunedag.Observer subclass: register it with "
+        "register_observers(register) and name it in the spec's `observers:` "
+        "(see docs/plugins.md)"
+    )

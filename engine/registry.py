@@ -9,24 +9,21 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
-import logging
 import os
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pluggy
 
 from tunedag import hookspecs
 from tunedag.errors import PluginError, UnknownNameError
 from tunedag.executor import Executor
+from tunedag.observer import Observer
 from tunedag.plugin import Plugin
-from tunedag.plugin_loading import PluginFailure, check_hooks, load_entry_points
+from tunedag.plugin_loading import PluginFailure, check_hooks, load_entry_points, observer_hint
 from tunedag.pruner import Pruner
 from tunedag.sampler import Sampler
-
-log = logging.getLogger("tunedag")
 
 #: The built-in plugins, by the name their entry point also carries.
 DEFAULT_PLUGINS = {
@@ -37,13 +34,17 @@ DEFAULT_PLUGINS = {
     "local": "tunedag.plugins.local_executor",
     "dask": "tunedag.plugins.dask_executor",
 }
-KINDS: dict[str, type[Plugin]] = {"sampler": Sampler, "pruner": Pruner, "executor": Executor}
-OBSERVER_HOOKS = ("before_trial", "after_trial", "on_trial_error", "after_study")
+KINDS: dict[str, type[Plugin]] = {
+    "sampler": Sampler,
+    "pruner": Pruner,
+    "executor": Executor,
+    "observer": Observer,
+}
 
 
 @dataclass(frozen=True)
 class Provided:
-    """One sampler, pruner or executor, and who provides it."""
+    """One sampler, pruner, executor or observer, and who provides it."""
 
     kind: str
     name: str
@@ -146,7 +147,7 @@ class Plugins:
         return "(local)", ""
 
     def get(self, kind: str, name: str) -> Provided:
-        """The named sampler, pruner or executor, or an error listing the known ones (and
+        """The named sampler, pruner, executor or observer, or an error listing the known ones (and
         the installed plugins that failed, which may have been meant to provide it)."""
         known = self.provided[kind]
         if name in known:
@@ -166,28 +167,6 @@ class Plugins:
             f"unknown {kind} {name!r}{hint} (installed: {', '.join(sorted(known)) or 'none'})"
             f"{failed}"
         )
-
-    def observers(self) -> list[tuple[str, str]]:
-        """(plugin name, hook) for each observer hook implementation."""
-        return [
-            (impl.plugin_name, hook)
-            for hook in OBSERVER_HOOKS
-            for impl in getattr(self.manager.hook, hook).get_hookimpls()
-        ]
-
-    def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call an observer hook; an observer that raises is logged and the study goes on."""
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as error:
-                log.warning(
-                    "observer plugin %r raised in hook %r: %s: %s",
-                    impl.plugin_name,
-                    hook,
-                    type(error).__name__,
-                    error,
-                )
 
 
 def make_plugins(
@@ -219,7 +198,9 @@ def make_plugins(
         check_hooks(manager, installed, failures)
     except pluggy.PluginValidationError as error:
         name = getattr(error.plugin, "__name__", repr(error.plugin))
-        raise PluginError(f"plugin {name!r} is invalid: {error}") from error
+        raise PluginError(
+            f"plugin {name!r} is invalid: {error}{observer_hint(str(error))}"
+        ) from error
     except ImportError as error:
         raise PluginError(f"a tunedag plugin failed to import: {error}") from error
     plugins = Plugins(manager, installed, failures)

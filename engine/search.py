@@ -21,6 +21,7 @@ from tunedag.errors import InterruptedStudy, PluginError, SpecError
 from tunedag.events import Events
 from tunedag.executor import Executor, TrialOutcome
 from tunedag.ledger import Ledger
+from tunedag.observer import Observers
 from tunedag.prepare import Prepared
 from tunedag.pruner import Pruner
 from tunedag.registry import Plugins, Provided
@@ -50,7 +51,7 @@ class Interrupt:
 
 @dataclass
 class StudyContext:
-    """What observer hooks receive as ``study``."""
+    """What observers receive as ``study``."""
 
     name: str
     spec: Spec
@@ -84,6 +85,7 @@ class Search:
         events: Events,
         interrupt: Interrupt,
         direction: str,
+        observers: Observers | None = None,
     ) -> None:
         self.context = context
         self.spec = context.spec
@@ -94,6 +96,7 @@ class Search:
         self.events = events
         self.interrupt = interrupt
         self.direction = direction
+        self.observers = observers or Observers()
         self.space = SearchSpace(self.spec.space)
         self.sampler_ref = plugins.get("sampler", self.spec.sampler.name)
         self.pruner_ref = plugins.get("pruner", self.spec.pruner.name)
@@ -232,7 +235,7 @@ class Search:
 
     def _submit(self, executor: Executor, trial: Any) -> None:
         self.ledger.put(trial)
-        self.plugins.notify("before_trial", study=self.context, trial=trial)
+        self.observers.before_trial(self.context, trial)
         self.events.emit(
             "trial_started", number=trial.number, params=trial.params, attempt=trial.attempt
         )
@@ -316,11 +319,9 @@ class Search:
                 error=trial.error,
                 duration_s=trial.duration_s,
             )
-            self.plugins.notify(
-                "on_trial_error", error=trial.error or "", study=self.context, trial=trial
-            )
+            self.observers.on_trial_error(trial.error or "", self.context, trial)
         self._plugin_call(self.sampler_ref, "tell", lambda: self.sampler.tell(trial))
-        self.plugins.notify("after_trial", study=self.context, trial=trial)
+        self.observers.after_trial(self.context, trial)
 
     def too_many_failures(self) -> bool:
         return self.ledger.failed > self.spec.budget.max_failed

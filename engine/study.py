@@ -12,7 +12,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from tunedag.evaluation import evaluate_test_set, save_missing_model
 from tunedag.events import Events
 from tunedag.ledger import Ledger
 from tunedag.model import model_path
+from tunedag.observer import Observer, Observers
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
 from tunedag.registry import Plugins, make_plugins
 from tunedag.result import StudyResult, read_result
@@ -61,8 +62,11 @@ def run(
     allow_second_look: bool = False,
     events: Events | None = None,
     plugins: Plugins | None = None,
+    observers: Sequence[Observer] = (),
 ) -> StudyResult:
     """Run or resume ``spec``'s study to its budget, then score the best trial on the test set.
+
+    ``observers`` run besides those the spec lists (made by the caller, with their options).
 
     Raises StudyFailedError (exit 1), TestSetLockedError (3), SpecChangedError (65) or
     InterruptedStudy (130/143); every stored result survives each of them.
@@ -74,8 +78,12 @@ def run(
     check_test_isolation(graph)
     with open_storage(storage or spec.storage_url, Path.cwd()) as store:
         driver = _Driver(spec, graph, store, plugins, events, workers or spec.execution.workers)
+        driver.observers = Observers.of_spec(spec, plugins, observers)
         with _signals_raise() as driver.interrupt:
-            result = driver.run(max_new_trials, fresh, allow_second_look)
+            try:
+                result = driver.run(max_new_trials, fresh, allow_second_look)
+            finally:
+                driver.observers.close()
     return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 
@@ -99,6 +107,7 @@ def direction_of(spec: Spec) -> str:
 
 class _Driver:
     lock: TestSetLock  # set once the data is prepared
+    observers: Observers
 
     def __init__(
         self,
@@ -139,6 +148,7 @@ class _Driver:
         # a spec that would fail every trial fails here, before anything is stored
         dry_run(self.spec, prepared)
         record = self._open_study(prepared, fresh)
+        self.observers.before_study(self.context)
         plan_baseline(
             self.storage, self.spec, self.plugins.get("sampler", self.spec.sampler.name).cls
         )
@@ -154,6 +164,7 @@ class _Driver:
             self._save_missing_model(prepared, evaluations[-1])
             result = self._result()
             self._emit_finished(result)  # nothing to run: say so, as the last event
+            self.observers.after_study(self.context, result)
             return result
         self._requeue_abandoned()
         started = time.monotonic()
@@ -167,7 +178,13 @@ class _Driver:
             for warning in data_warnings(self.spec, prepared.dev, prepared.test):
                 self.events.emit("warning", message=str(warning), field=warning.path)
         search = Search(
-            self.context, self.ledger, self.plugins, self.events, self.interrupt, self.direction
+            self.context,
+            self.ledger,
+            self.plugins,
+            self.events,
+            self.interrupt,
+            self.direction,
+            self.observers,
         )
         limits = Limits(
             trials=self.spec.budget.trials,
@@ -232,14 +249,14 @@ class _Driver:
             self.storage.set_finished(self.name, None)
             result = self._result()
             self.events.emit("study_paused", counts=result.counts)
-            self.plugins.notify("after_study", study=self.context, result=result)
+            self.observers.after_study(self.context, result)
             return result
         self.storage.set_finished(self.name, reason)
         result = self._result()
         best = result.best
         self._emit_finished(result)
         if reason == "failed":
-            self.plugins.notify("after_study", study=self.context, result=result)
+            self.observers.after_study(self.context, result)
             raise StudyFailedError(self._failed_message())
         score_outside_space(self.storage, prepared, self.graph)
         if best is not None and (result.test is None or second_look):
@@ -251,7 +268,7 @@ class _Driver:
                 model_path=model_path(self.spec, self.storage.url),
             )
             if evaluation is None:
-                self.plugins.notify("after_study", study=self.context, result=result)
+                self.observers.after_study(self.context, result)
                 return result
             look, of = self.lock.record(evaluation, allow_second_look=second_look)
             evaluation.second_look = look.number > 1
@@ -269,7 +286,7 @@ class _Driver:
                 of=of,
             )
             result = self._result()
-        self.plugins.notify("after_study", study=self.context, result=result)
+        self.observers.after_study(self.context, result)
         return result
 
     def _save_missing_model(self, prepared: Prepared, evaluation: TestEvaluation) -> None:

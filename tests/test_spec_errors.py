@@ -74,6 +74,8 @@ CASES = [
          append="pruner: {name: medain}\n"),
     Case("unknown-executor", (), UNKNOWN_NAME, "execution.executor", "executor: daskk",
          ("unknown executor 'daskk'", "local"), append="execution: {executor: daskk}\n"),
+    Case("unknown-observer", (), UNKNOWN_NAME, "observers[0].name", "name: trackr",
+         ("unknown observer 'trackr'",), append="observers: [{name: trackr}]\n"),
     Case("unknown-estimator", (("sklearn.svm.SVC", "sklearn.svm.SVX"),), UNKNOWN_NAME,
          "pipeline[1].estimator", "estimator: sklearn.svm.SVX",
          ("unknown estimator 'sklearn.svm.SVX'", "did you mean", "'sklearn.svm.SVC'")),

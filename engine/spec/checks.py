@@ -267,23 +267,30 @@ def _check_objective(spec: Spec, pipeline: Any) -> Iterator[Finding]:
 
 
 def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Iterator[Finding]:
-    refs = [
-        ("sampler", spec.sampler.name, spec.sampler.options, "sampler"),
-        ("pruner", spec.pruner.name, spec.pruner.options, "pruner"),
-        ("executor", spec.execution.executor, {}, "execution"),
+    refs: list[tuple[str, str, dict[str, Any], Loc]] = [
+        ("sampler", spec.sampler.name, spec.sampler.options, ("sampler",)),
+        ("pruner", spec.pruner.name, spec.pruner.options, ("pruner",)),
+        ("executor", spec.execution.executor, {}, ("execution",)),
+    ]
+    refs += [
+        ("observer", ref.name, ref.options, ("observers", index))
+        for index, ref in enumerate(spec.observers)
     ]
     for kind, name, options, section in refs:
-        name_loc: Loc = (section, "executor") if section == "execution" else (section, "name")
+        name_loc: Loc = (*section, "executor" if kind == "executor" else "name")
         try:
             provided = plugins.get(kind, name)
         except SpecError as error:
             yield name_loc, error.problems[0].message, 78
             continue
+        if kind == "observer":
+            for missing in provided.cls.check_environment():  # type: ignore[attr-defined]
+                yield name_loc, f"{missing} ({provided.provider})", 78
         try:
             provided.cls.Options.model_validate(options)
         except ValidationError as error:
             for item in error.errors(include_url=False):
-                loc: Loc = (section, "options", *item["loc"])
+                loc: Loc = (*section, "options", *item["loc"])
                 message = item["msg"].removeprefix("Value error, ")
                 if item["type"] == "extra_forbidden":
                     allowed = ", ".join(provided.cls.Options.model_fields) or "none"

@@ -447,6 +447,11 @@ class Spec(Strict):
     objective: ObjectiveSpec
     sampler: PluginRef = Field(default_factory=lambda: PluginRef(name="random"))
     pruner: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
+    observers: list[PluginRef] = Field(
+        default_factory=list,
+        description="observer plugins that watch this study (such as mlflow), in order; "
+        "an installed observer runs only when listed here",
+    )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     storage: str | None = Field(None, description="default sqlite:///.tunedag/NAME.sqlite")
