@@ -1,79 +1,220 @@
-"""The `tunedag` command: human output on stderr, machine output on stdout, stable exit codes."""
+"""The `tunedag` command: human output on stderr, machine output on stdout, stable exit codes.
+
+With ``--json`` stdout carries JSON lines only (``tunedag.stdout``), and a failed command
+ends it with an ``error`` event (``tunedag.envelope``). Each command imports what it needs
+when it runs, so ``status``, ``plan``, ``schema`` and ``plugins`` start fast, and SIGINT or
+SIGTERM arriving while a command imports or parses its spec exits 130 or 143 with one line.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from tunedag.baseline import describe
-from tunedag.dag import build_dag, render_dot, render_json, render_text
-from tunedag.dryrun import dry_run_spec
+from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
 from tunedag.errors import TunedagError
-from tunedag.events import Events, JsonLines
-from tunedag.lint import lint as lint_spec
-from tunedag.looks import Look, LookLedger, ledger_path
-from tunedag.plugin_loading import debugging
-from tunedag.refit import NO_FIT
-from tunedag.registry import make_plugins
-from tunedag.report import write_report
-from tunedag.result import StudyResult, status_payload
-from tunedag.schema import spec_schema
-from tunedag.spec.validate import load_spec
-from tunedag.storage_check import check_storage_file
-from tunedag.study import direction_of
-from tunedag.study import run as run_study
-from tunedag.study import status as study_status
+from tunedag.stdout import MachineOutput
+
+if TYPE_CHECKING:
+    from tunedag.looks import Look
+    from tunedag.result import StudyResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+DEBUG_ENV = "TUNEDAG_DEBUG"
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM before a run installs its own handlers (imports, spec parsing).
+
+    A BaseException, so no ``except Exception`` on the way turns it into another error.
+    """
+
+    def __init__(self, signal_number: int) -> None:
+        self.exit_code = 128 + signal_number
+        name = signal.Signals(signal_number).name
+        super().__init__(f"interrupted by {name} (exit {self.exit_code})")
+
+
+def debugging() -> bool:
+    """Whether full tracebacks were asked for (``--debug`` or ``TUNEDAG_DEBUG=1``)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
 
 def _handled(function: F) -> F:
-    """Our errors print one line per problem and exit with their code; bugs keep a traceback."""
+    """Our errors print one line per problem and exit with their code; bugs keep a traceback.
+
+    With ``--json`` the command's stdout is claimed for JSON lines first, and any error
+    ends it with the ``error`` event.
+    """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        machine = MachineOutput() if _wants_json(kwargs) else None
+        click.get_current_context().meta["tunedag.stdout"] = machine
+        if machine is not None:
+            machine.claim()
         try:
             return function(*args, **kwargs)
         except TunedagError as error:
             if debugging():
                 traceback.print_exception(error)
             click.echo(f"error: {error}" if "\n" not in str(error) else str(error), err=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:  # SIGINT before a run installs its own handler (parsing)
-            click.echo("interrupted (exit 130)", err=True)
-            sys.exit(130)
+            full = debugging() or error.exit_code == 70
+            _fail(machine, error, error.exit_code, with_traceback=full)
+        except (KeyboardInterrupt, Stopped) as error:
+            code = error.exit_code if isinstance(error, Stopped) else 130
+            click.echo(f"interrupted (exit {code})", err=True)
+            _fail(machine, error, code)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
-        except Exception:
+        except Exception as error:
             traceback.print_exc()
             click.echo(
                 "error: an unexpected error in tunedag or a plugin (exit 70); "
                 "please report it with the traceback above",
                 err=True,
             )
-            sys.exit(70)
+            _fail(machine, error, 70, with_traceback=True)
+        finally:
+            if machine is not None:
+                machine.release()
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper  # type: ignore[return-value]
 
 
+def _wants_json(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("as_json")) or kwargs.get("fmt") == "json"
+
+
+def _fail(
+    machine: MachineOutput | None,
+    error: BaseException,
+    exit_code: int,
+    *,
+    with_traceback: bool = False,
+) -> None:
+    """End the JSON stream with the error (and ``study_stopped`` for a stopped run); exit."""
+    if machine is not None:
+        machine.event(error_event(error, exit_code, with_traceback=with_traceback))
+        if exit_code in STOPPED_CODES and click.get_current_context().meta.get("tunedag.run"):
+            machine.event(stopped_event(error, exit_code))
+    sys.exit(exit_code)
+
+
+def _machine() -> MachineOutput:
+    """This command's JSON stdout (claimed by ``_handled`` when --json was given)."""
+    machine = click.get_current_context().meta.get("tunedag.stdout")
+    return machine if machine is not None else MachineOutput()
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Stopped`` until a run installs its own handlers."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class TunedagGroup(click.Group):
+    """The command group; its ``main`` installs the signal handlers before anything runs.
+
+    It also gives Click's own usage errors (exit 2) the ``error`` event when the command
+    line asked for ``--json``.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        with _stop_signals():
+            argv = list(sys.argv[1:] if args is None else args)
+            try:
+                done = super().main(argv, prog_name, complete_var, False, **extra)
+                if not standalone_mode:
+                    return done
+                sys.exit(done if isinstance(done, int) else 0)
+            except click.ClickException as error:
+                if not standalone_mode:
+                    raise
+                error.show()
+                _usage_envelope(argv, error)
+                sys.exit(error.exit_code)
+            except (click.exceptions.Abort, Stopped) as error:
+                if not standalone_mode:
+                    raise
+                code = error.exit_code if isinstance(error, Stopped) else 130
+                click.echo(f"interrupted (exit {code})", err=True)
+                sys.exit(code)
+            except click.exceptions.Exit as exit_:
+                if not standalone_mode:
+                    raise
+                sys.exit(exit_.exit_code)
+            finally:
+                sys.stdout.flush()
+
+
+def _usage_envelope(argv: list[str], error: click.ClickException) -> None:
+    joined = " ".join(argv)
+    if "--json" not in argv and "--format json" not in joined and "--format=json" not in argv:
+        return
+    machine = MachineOutput()
+    machine.event(
+        {
+            "event": "error",
+            "exit_code": error.exit_code,
+            "kind": "UsageError",
+            "message": error.format_message(),
+            "file": None,
+            "line": None,
+            "column": None,
+            "field": None,
+        }
+    )
+
+
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+JSON = click.option(
+    "--json", "as_json", is_flag=True, help="machine output on stdout (JSON lines); errors too"
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TunedagGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tunedag")
 @click.option("--debug", is_flag=True, help="print full tracebacks (also TUNEDAG_DEBUG=1)")
 def main(debug: bool) -> None:
     """Declarative hyperparameter tuning: validate, plan and run a study from one spec file."""
     if debug:
-        os.environ["TUNEDAG_DEBUG"] = "1"  # worker processes inherit it
+        os.environ[DEBUG_ENV] = "1"  # worker processes inherit it
 
 
 @main.command()
@@ -83,25 +224,47 @@ def main(debug: bool) -> None:
     is_flag=True,
     help="also build sampled configurations and fit the pipeline on a few development rows",
 )
+@JSON
 @_handled
-def validate(spec: Path, dry_run: bool) -> None:
+def validate(spec: Path, dry_run: bool, as_json: bool) -> None:
     """Check the spec, its estimators, plugins and data paths; --dry-run also fits a sample."""
+    from tunedag.spec.validate import load_spec
+
     loaded = load_spec(spec)
     if dry_run:
+        from tunedag.dryrun import dry_run_spec
+
         click.echo(str(dry_run_spec(loaded)), err=True)
     count = len(loaded.space)
     plural = "" if count == 1 else "s"
     click.echo(f"{spec}: ok (study {loaded.name!r}, {count} parameter{plural})", err=True)
+    if as_json:
+        _machine().event(
+            {
+                "event": "validated",
+                "study": loaded.name,
+                "file": str(spec),
+                "parameters": count,
+                "dry_run": dry_run,
+            }
+        )
 
 
 @main.command()
 @SPEC
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text")
+@JSON
 @_handled
-def plan(spec: Path, fmt: str) -> None:
-    """Print the DAG of nodes the study will run."""
+def plan(spec: Path, fmt: str, as_json: bool) -> None:
+    """Print the DAG of nodes the study will run (--json is --format json)."""
+    from tunedag.dag import build_dag, render_dot, render_json, render_text
+    from tunedag.spec.validate import load_spec
+
     graph = build_dag(load_spec(spec))
-    click.echo({"text": render_text, "dot": render_dot, "json": render_json}[fmt](graph))
+    if as_json or fmt == "json":
+        _machine().text(render_json(graph))
+        return
+    click.echo({"text": render_text, "dot": render_dot}[fmt](graph))
 
 
 @main.command()
@@ -123,6 +286,7 @@ def plan(spec: Path, fmt: str) -> None:
     is_flag=True,
     help="score the test set again (recorded in storage and the report)",
 )
+@click.option("--verbose", is_flag=True, help="copy each trial's output (stdout, stderr) to stderr")
 @_handled
 def run(
     spec: Path,
@@ -133,13 +297,26 @@ def run(
     max_new_trials: int | None,
     fresh: bool,
     allow_second_look: bool,
+    verbose: bool,
 ) -> None:
     """Run or resume the study to its budget, then score the best trial on the test set once."""
+    from tunedag.capture import VERBOSE_ENV
+    from tunedag.events import Events, JsonLines
+    from tunedag.refit import NO_FIT
+    from tunedag.spec.validate import load_spec
+    from tunedag.study import direction_of
+    from tunedag.study import run as run_study
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # worker processes inherit it
+    click.get_current_context().meta["tunedag.run"] = True
+    if as_json:
+        _machine().version()  # the stream starts before the spec is read
     loaded = load_spec(spec)
     events = Events(loaded.name)
     events.add(_Progress(loaded.budget.trials, loaded.objective.metric, direction_of(loaded)))
     if as_json:
-        events.add(JsonLines(sys.stdout))
+        events.add(_machine().event)
     with _maybe_open(events_file) as stream:
         if stream is not None:
             events.add(JsonLines(stream))
@@ -164,15 +341,36 @@ def run(
 @click.option(
     "--check", is_flag=True, help="check the storage file (SQLite integrity, tunedag invariants)"
 )
+@click.option(
+    "--trial",
+    "number",
+    type=click.IntRange(min=0),
+    help="one trial: its record and its output (what it wrote to stdout and stderr)",
+)
 @_handled
-def status(spec: Path, storage: str | None, as_json: bool, check: bool) -> None:
-    """Trials so far by state, the best, the stop reason."""
+def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: int | None) -> None:
+    """Trials so far by state, the best, the stop reason; --trial N shows one trial."""
+    from tunedag.result import status_payload
+    from tunedag.spec.validate import load_spec
+    from tunedag.study import status as study_status
+    from tunedag.trial_view import trial_status
+
     loaded = load_spec(spec)
     if check:
+        from tunedag.storage_check import check_storage_file
+
         check_storage_file(storage or loaded.storage_url)
+    if number is not None:
+        shown = trial_status(loaded, number, storage=storage)
+        if as_json:
+            _machine().document(shown.to_dict())
+        else:
+            for line in shown.describe():
+                click.echo(line, err=True)
+        return
     result = study_status(loaded, storage=storage)
     if as_json:
-        click.echo(json.dumps(status_payload(loaded.name, result)))
+        _machine().document(status_payload(loaded.name, result))
         return
     if result is None:
         click.echo(f"study {loaded.name!r} has not run yet", err=True)
@@ -192,9 +390,13 @@ def status(spec: Path, storage: str | None, as_json: bool, check: bool) -> None:
     help="folder for report.html, its plots, trials.csv and results.json (created if missing)",
 )
 @click.option("--storage", help="storage URL, overriding the spec")
+@JSON
 @_handled
-def report(spec: Path, out: Path, storage: str | None) -> None:
+def report(spec: Path, out: Path, storage: str | None, as_json: bool) -> None:
     """Write report.html with plots, trials.csv and results.json; reads storage only."""
+    from tunedag.report import write_report
+    from tunedag.spec.validate import load_spec
+
     loaded = load_spec(spec)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +415,15 @@ def report(spec: Path, out: Path, storage: str | None) -> None:
     click.echo(
         f"wrote {files.html}{plots}, {files.trials_csv.name}, {files.results_json.name}", err=True
     )
+    if as_json:
+        _machine().document(
+            {
+                "html": str(files.html),
+                "plots": [str(plot) for plot in files.plots],
+                "trials_csv": str(files.trials_csv),
+                "results_json": str(files.results_json),
+            }
+        )
 
 
 @main.command()
@@ -238,11 +449,12 @@ def predict(
 ) -> None:
     """Predict new rows with the study's saved model (the one its test set scored)."""
     from tunedag.predict import predict as predict_rows
+    from tunedag.spec.validate import load_spec
 
     loaded = load_spec(spec)
     written = predict_rows(loaded, source, out, proba=proba, storage=storage)
     if as_json:
-        click.echo(json.dumps(written.to_dict()))
+        _machine().document(written.to_dict())
     click.echo(
         f"wrote {written.rows} predictions to {written.out} "
         f"(model of trial {written.trial}: {written.model})",
@@ -256,9 +468,10 @@ def predict(
 @_handled
 def looks(spec: Path | None, as_json: bool) -> None:
     """List the looks at SPEC's test rows (by their content), or every look in the ledger."""
+    from tunedag.looks import LookLedger, ledger_path
     from tunedag.prepare import split_rows
     from tunedag.rows import rows_fingerprint
-    from tunedag.spec.validate import base_dir_of
+    from tunedag.spec.validate import base_dir_of, load_spec
     from tunedag.testlock import spec_ledger_path
 
     rows: str | None = None
@@ -272,7 +485,7 @@ def looks(spec: Path | None, as_json: bool) -> None:
         found = ledger.all_looks() if rows is None else ledger.looks(rows)
     if as_json:
         payload = {"ledger": str(path), "rows": rows, "looks": [look.to_dict() for look in found]}
-        click.echo(json.dumps(payload))
+        _machine().document(payload)
         return
     what = "these test rows" if rows is not None else "any test set"
     click.echo(f"ledger {path}: {len(found)} look{'s' * (len(found) != 1)} at {what}", err=True)
@@ -286,12 +499,14 @@ def looks(spec: Path | None, as_json: bool) -> None:
 @_handled
 def lint(specs: tuple[Path, ...], as_json: bool) -> None:
     """Check specs for leaks before any tuning runs (for CI): exit 0 clean, 65 otherwise."""
+    from tunedag.lint import lint as lint_spec
+
     failed = 0
     for spec in specs:
         result = lint_spec(spec)
         failed += not result.ok
         if as_json:
-            click.echo(json.dumps(result.to_dict()))
+            _machine().document(result.to_dict())
         for problem in result.problems:
             click.echo(str(problem), err=True)
         for warning in result.warnings:
@@ -312,6 +527,8 @@ def lint(specs: tuple[Path, ...], as_json: bool) -> None:
 def plugins(as_json: bool) -> None:
     """Samplers, pruners, executors and observers, with the distribution that provides each,
     and the installed plugins that failed to load, with the reason."""
+    from tunedag.registry import make_plugins
+
     loaded = make_plugins()
     rows = [
         {
@@ -338,7 +555,7 @@ def plugins(as_json: bool) -> None:
         for failure in loaded.failures
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        _machine().document(rows, indent=2)
         return
     for row in rows:
         if row["kind"] == "failed":
@@ -355,10 +572,14 @@ def plugins(as_json: bool) -> None:
 
 
 @main.command()
+@JSON
 @_handled
-def schema() -> None:
+def schema(as_json: bool) -> None:
     """Print the JSON Schema of the spec (with each installed plugin's options)."""
-    click.echo(json.dumps(spec_schema(make_plugins()), indent=2))
+    from tunedag.registry import make_plugins
+    from tunedag.schema import spec_schema
+
+    _machine().document(spec_schema(make_plugins()), indent=2)
 
 
 class _Progress:
@@ -415,6 +636,8 @@ def _summary(result: StudyResult, metric: str) -> None:
     elif not result.finished:
         click.echo("study not finished: the test set is scored once it is", err=True)
     if result.baseline is not None:
+        from tunedag.baseline import describe
+
         for line in describe(result.baseline, best, result.direction, metric):
             click.echo(line, err=True)
 

@@ -30,6 +30,8 @@ class TunedagError(Exception):
     """Base of every error tunedag raises on purpose; printed as one line, no traceback."""
 
     exit_code = 70
+    #: the trials a run stopped by this error put back in the queue (its ``study_stopped``)
+    requeued: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,13 @@ class JsonLines:
         self._write(record)
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(_finite(record), separators=(",", ":")) + "\n")
+        self.stream.write(encode(record) + "\n")
         self.stream.flush()
+
+
+def encode(record: dict[str, Any]) -> str:
+    """One event as one compact JSON line (no newline inside, NaN and infinity as null)."""
+    return json.dumps(_finite(record), separators=(",", ":"))
 
 
 def _finite(value: Any) -> Any:

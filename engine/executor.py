@@ -20,8 +20,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import IO, Any, ClassVar, Protocol
 
+from tunedag.capture import captured_output
 from tunedag.plugin import Plugin, PluginOptions
 from tunedag.space import Params
 from tunedag.storage import TrialState
@@ -84,9 +85,11 @@ class TrialOutcome:
     cache_misses: int = 0
     #: extra metrics (objective.report): name -> one value per fold
     metrics: dict[str, list[float]] = field(default_factory=dict)
+    #: the tail of what the task wrote to fds 1 and 2 (``tunedag.capture``); None if unknown
+    output: str | None = None
 
     @classmethod
-    def lost_task(cls, task: Task, error: str) -> TrialOutcome:
+    def lost_task(cls, task: Task, error: str, output: str | None = None) -> TrialOutcome:
         """A task whose worker died: the driver re-queues its trial."""
         return cls(
             number=task.number,
@@ -95,6 +98,7 @@ class TrialOutcome:
             error=error,
             fold=task.fold,
             attempt=task.attempt,
+            output=output,
         )
 
 
@@ -106,6 +110,25 @@ class Workload(Protocol):
         ...
 
     def run(self, task: Task, report: Callable[[int, float], bool]) -> TrialOutcome: ...
+
+
+def run_captured(
+    workload: Workload,
+    task: Task,
+    report: Callable[[int, float], bool],
+    *,
+    sink: IO[bytes] | None = None,
+    echo: bool = False,
+) -> TrialOutcome:
+    """Run ``task`` with its fds 1 and 2 captured (``tunedag.capture``) into its outcome.
+
+    Executors call this wherever a task runs in a process of its own (or the driver's,
+    inline), so trial output never reaches the event stream on stdout.
+    """
+    with captured_output(sink, echo=echo) as captured:
+        outcome = workload.run(task, report)
+    outcome.output = captured.output
+    return outcome
 
 
 class Executor(Plugin, abc.ABC):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from tunedag.capture import bounded
 from tunedag.executor import Task, TrialOutcome, Workload
 from tunedag.storage import TrialRecord, TrialState
 
@@ -61,6 +62,7 @@ class TrialRun:
     cache_hits: int = 0
     cache_misses: int = 0
     metrics: dict[str, list[float]] = field(default_factory=dict)
+    outputs: dict[int, str] = field(default_factory=dict)
 
     @property
     def in_order(self) -> bool:
@@ -86,7 +88,18 @@ class TrialRun:
             cache_hits=self.cache_hits,
             cache_misses=self.cache_misses,
             metrics={name: list(values) for name, values in self.metrics.items()},
+            output=self.output(),
         )
+
+    def output(self) -> str | None:
+        """The folds' outputs in fold order, each under a header when there are several."""
+        if not self.outputs:
+            return None
+        texts = sorted((fold, text) for fold, text in self.outputs.items() if text)
+        if len(texts) <= 1:
+            return texts[0][1] if texts else ""
+        parts = (f"--- fold {fold} ---\n{text.rstrip(chr(10))}\n" for fold, text in texts)
+        return bounded("".join(parts))
 
 
 class Scheduler:
@@ -145,6 +158,8 @@ class Scheduler:
         if outcome.fold is None or outcome.lost:  # a whole trial, or a worker that died
             del self.runs[outcome.number]
             return outcome
+        if outcome.output is not None:
+            run.outputs[outcome.fold] = outcome.output
         if outcome.state == TrialState.FAILED:
             del self.runs[outcome.number]
             return run.outcome(TrialState.FAILED, None, outcome.error)

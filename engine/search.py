@@ -17,7 +17,7 @@ from typing import Any
 
 import networkx as nx
 
-from tunedag.errors import InterruptedStudy, PluginError, SpecError
+from tunedag.errors import InterruptedStudy, PluginError, SpecError, TunedagError
 from tunedag.events import Events
 from tunedag.executor import Executor, TrialOutcome
 from tunedag.ledger import Ledger
@@ -156,8 +156,11 @@ class Search:
             self.scheduler.drop()
             # every trial still running is this run's (a run starts by re-queueing strays),
             # including one a signal caught between its storage commit and the ledger
-            for number in self.storage.requeue_running(self.name):
+            requeued = self.storage.requeue_running(self.name)
+            for number in requeued:
                 self.events.emit("trial_requeued", number=number, reason=type(error).__name__)
+            if isinstance(error, TunedagError):
+                error.requeued = tuple(requeued)
             raise
         executor.close()
         return self._stop_reason(limits)
@@ -285,6 +288,7 @@ class Search:
             cache_hits=outcome.cache_hits,
             cache_misses=outcome.cache_misses,
             metrics=outcome.metrics,
+            output=outcome.output,
         )
         self.ledger.put(trial)
         if trial.state == TrialState.COMPLETE:

@@ -119,7 +119,7 @@ class TestEvaluation:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -203,6 +203,18 @@ MIGRATIONS: dict[int, list[str]] = {
             fold_values TEXT NOT NULL DEFAULT '[]',
             error TEXT
         )""",
+    ],
+    # a trial's output (the tail of what it wrote to fds 1 and 2), apart from the trials
+    # table so that reading every trial never reads their outputs
+    5: [
+        """CREATE TABLE trial_outputs (
+            study_id INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            output TEXT NOT NULL,
+            PRIMARY KEY (study_id, number),
+            FOREIGN KEY (study_id, number) REFERENCES trials(study_id, number)
+                ON DELETE CASCADE
+        ) WITHOUT ROWID""",
     ],
 }
 
@@ -630,11 +642,13 @@ class Storage:
         cache_hits: int = 0,
         cache_misses: int = 0,
         metrics: Mapping[str, Sequence[float]] | None = None,
+        output: str | None = None,
     ) -> TrialRecord:
         """RUNNING -> a finished state, with its result, in one commit (never half-written).
 
         ``duration_s`` defaults to finished_at - started_at; ``intermediate=None`` keeps the
-        reported values, a mapping replaces them.
+        reported values, a mapping replaces them; ``output`` (the trial's captured output)
+        replaces an earlier attempt's.
         """
         state = TrialState(state)
         if state not in FINISHED_STATES:
@@ -674,6 +688,12 @@ class Storage:
                 cur.executemany(
                     "INSERT INTO intermediate (study_id, number, step, value) VALUES (?, ?, ?, ?)",
                     [(sid, number, int(s), _enc_float(v)) for s, v in intermediate.items()],
+                )
+            if output is not None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO trial_outputs (study_id, number, output) "
+                    "VALUES (?, ?, ?)",
+                    (sid, number, output),
                 )
             return self._fetch_trial(cur, sid, name, number)
 
@@ -750,6 +770,32 @@ class Storage:
         """One trial; StorageError if the study or the trial does not exist."""
         with self._read() as cur:
             return self._fetch_trial(cur, self._study_id(cur, name), name, number)
+
+    def trial_output(self, name: str, number: int) -> str | None:
+        """What trial ``number`` wrote to fds 1 and 2 (its tail); None if nothing was kept."""
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            row = cur.execute(
+                "SELECT output FROM trial_outputs WHERE study_id = ? AND number = ?",
+                (sid, number),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def trial_outputs(self, name: str, numbers: Collection[int]) -> dict[int, str]:
+        """The kept outputs of the trials ``numbers`` (those that have one)."""
+        wanted = sorted({int(n) for n in numbers})
+        found: dict[int, str] = {}
+        with self._read() as cur:
+            sid = self._study_id(cur, name)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = cur.execute(
+                    "SELECT number, output FROM trial_outputs WHERE study_id = ? "
+                    f"AND number IN ({', '.join('?' * len(chunk))})",
+                    (sid, *chunk),
+                )
+                found.update((int(number), str(output)) for number, output in rows)
+        return found
 
     def count_trials(self, name: str) -> dict[TrialState, int]:
         """How many trials are in each state; every state is a key (0 if none)."""

@@ -45,8 +45,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunedag import hookimpl
+from tunedag.capture import verbose
 from tunedag.errors import ExecutorUnreachableError, UnknownNameError
-from tunedag.executor import THREAD_ENV, Executor, Reporter, Task, TrialOutcome, Workload
+from tunedag.executor import (
+    THREAD_ENV,
+    Executor,
+    Reporter,
+    Task,
+    TrialOutcome,
+    Workload,
+    run_captured,
+)
 from tunedag.storage import TrialState
 
 log = logging.getLogger("tunedag")
@@ -74,6 +83,7 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def start(self, workload: Workload, on_report: Reporter) -> None:
+        self.echo = verbose()
         try:
             import distributed
         except ImportError as error:
@@ -189,6 +199,7 @@ class DaskExecutor(Executor):
                 key,
                 self.topic,
                 self.prunes,
+                self.echo,
                 key=key,
                 pure=False,
                 retries=0,
@@ -397,9 +408,14 @@ def _limit_threads() -> None:
 
 
 def _run_task(
-    workload: Workload, task: Task, key: str, topic: str, prunes: bool
+    workload: Workload, task: Task, key: str, topic: str, prunes: bool, echo: bool = False
 ) -> TrialOutcome | None:
-    """The Dask task: one task on a worker, reporting to the driver through events."""
+    """The Dask task: one task on a worker, reporting to the driver through events.
+
+    A single-threaded worker runs one task at a time, so the task's fds 1 and 2 are
+    captured into its outcome; a worker with several threads shares them between tasks, so
+    its tasks' output stays in the worker's own log.
+    """
     import distributed
 
     dask: Any = distributed  # partly untyped
@@ -448,6 +464,8 @@ def _run_task(
         return bool(decision)
 
     try:
+        if worker.state.nthreads == 1:
+            return run_captured(workload, task, report, echo=echo)
         return workload.run(task, report)
     except _Abandoned:
         return None

@@ -28,14 +28,24 @@ import gc
 import multiprocessing
 import os
 import signal
+import tempfile
 import time
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import IO, Any
 
 from threadpoolctl import threadpool_limits
 
 from tunedag import hookimpl
-from tunedag.executor import THREAD_ENV, Executor, Reporter, Task, TrialOutcome, Workload
+from tunedag.capture import read_tail, verbose
+from tunedag.executor import (
+    THREAD_ENV,
+    Executor,
+    Reporter,
+    Task,
+    TrialOutcome,
+    Workload,
+    run_captured,
+)
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
@@ -51,6 +61,7 @@ class LocalExecutor(Executor):
         self.workload = workload
         self.on_report = on_report
         self.inline = os.environ.get(INLINE_ENV, "") == "1"
+        self.echo = verbose()
         self.queued: list[Task] = []
         self.idle: list[_Worker] = []
         self.busy: list[_Worker] = []
@@ -76,7 +87,7 @@ class LocalExecutor(Executor):
         # worker would start with the driver's handler
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            worker = _Worker.fork(self.workload, self.prunes, self._connections())
+            worker = _Worker.fork(self.workload, self.prunes, self.echo, self._connections())
             if not worker.send(task):
                 worker.kill()
                 raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
@@ -89,7 +100,8 @@ class LocalExecutor(Executor):
             if not self.queued:
                 return []
             task = self.queued.pop(0)
-            return [self.workload.run(task, lambda s, v: self.on_report(task.number, s, v))]
+            report = lambda s, v: self.on_report(task.number, s, v)  # noqa: E731
+            return [run_captured(self.workload, task, report, echo=self.echo)]
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -137,18 +149,22 @@ class LocalExecutor(Executor):
 class _Worker:
     """One forked worker process serving tasks over a pipe, one at a time."""
 
-    def __init__(self, process: Any, connection: Connection) -> None:
+    def __init__(self, process: Any, connection: Connection, output: IO[bytes]) -> None:
         self.process = process
         self.connection = connection
+        self.output = output  # the file its tasks' output goes to, shared through the fork
         self.task: Task | None = None
 
     @classmethod
-    def fork(cls, workload: Workload, prunes: bool, inherited: list[Connection]) -> _Worker:
+    def fork(
+        cls, workload: Workload, prunes: bool, echo: bool, inherited: list[Connection]
+    ) -> _Worker:
         parent_end, child_end = multiprocessing.Pipe()
+        output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
         context = multiprocessing.get_context("fork")
         process = context.Process(
             target=_worker_main,
-            args=(workload, prunes, child_end, [parent_end, *inherited]),
+            args=(workload, prunes, echo, output, child_end, [parent_end, *inherited]),
             daemon=True,
             name="tunedag-worker",
         )
@@ -160,7 +176,7 @@ class _Worker:
         finally:
             gc.unfreeze()
         child_end.close()
-        return cls(process, parent_end)
+        return cls(process, parent_end, output)
 
     def send(self, task: Task) -> bool:
         """Hand the worker a task; False if it is gone."""
@@ -186,6 +202,7 @@ class _Worker:
                 task,
                 f"worker process {self.process.pid} exited with code "
                 f"{self.process.exitcode} while running {task.name}",
+                output=read_tail(self.output),
             )
         if message[0] == "report":
             _, step, value = message
@@ -204,6 +221,7 @@ class _Worker:
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.join(timeout=5)
         self.connection.close()
+        self.output.close()
 
 
 class _DriverGone(BaseException):
@@ -211,7 +229,12 @@ class _DriverGone(BaseException):
 
 
 def _worker_main(
-    workload: Workload, prunes: bool, connection: Connection, inherited: list[Connection]
+    workload: Workload,
+    prunes: bool,
+    echo: bool,
+    output: IO[bytes],
+    connection: Connection,
+    inherited: list[Connection],
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -235,7 +258,7 @@ def _worker_main(
                 task = connection.recv()
             except (EOFError, OSError):
                 return
-            outcome = workload.run(task, report)
+            outcome = run_captured(workload, task, report, sink=output, echo=echo)
             try:
                 connection.send(("done", outcome))
             except OSError:

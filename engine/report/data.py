@@ -7,7 +7,14 @@ from pathlib import Path
 
 from tunedag.result import StudyResult, read_result
 from tunedag.spec.models import Spec
-from tunedag.storage import StudyRecord, TestEvaluation, TrialRecord, open_storage, storage_exists
+from tunedag.storage import (
+    StudyRecord,
+    TestEvaluation,
+    TrialRecord,
+    TrialState,
+    open_storage,
+    storage_exists,
+)
 from tunedag.study import direction_of
 from tunedag.testlock import looks_of_study
 
@@ -25,6 +32,8 @@ class ReportData:
     result: StudyResult | None
     record: StudyRecord | None = None
     evaluations: list[TestEvaluation] = field(default_factory=list)
+    #: what the failed trials wrote to stdout and stderr (the kept tail), by trial number
+    failed_outputs: dict[int, str] = field(default_factory=dict)
 
     @property
     def direction(self) -> str:
@@ -58,4 +67,6 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
         result = read_result(store, record, direction_of(spec))
         evaluations = store.test_evaluations(spec.name)
         result.looks = looks_of_study(spec, evaluations)
-    return ReportData(spec, url, result, record, evaluations)
+        failed = [t.number for t in result.trials if t.state == TrialState.FAILED]
+        outputs = store.trial_outputs(spec.name, failed)
+    return ReportData(spec, url, result, record, evaluations, outputs)

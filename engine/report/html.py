@@ -8,7 +8,7 @@ shown as text, never interpreted as HTML.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -32,6 +32,8 @@ from tunedag.storage import TestEvaluation, TrialRecord, TrialState
 
 TEMPLATE = "report.html.j2"
 TOP = 10
+#: how much of a failed trial's output the report shows (its last characters)
+OUTPUT_SHOWN = 4000
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Row:
     error: str = ""
     attempt: int = 1
     metrics: list[str] = field(default_factory=list)
+    output: str = ""
 
 
 @dataclass
@@ -165,7 +168,10 @@ def build_view(data: ReportData, plots: list[Plot]) -> View:
     view.top_of = len(top)
     view.metric_names = metric_names(data.spec, trials)
     view.top = [_row(t, names, view.metric_names) for t in top[:TOP]]
-    view.failed = [_row(t, names) for t in failed_trials(trials)]
+    view.failed = [
+        replace(_row(t, names), output=_output_tail(data.failed_outputs.get(t.number, "")))
+        for t in failed_trials(trials)
+    ]
     return view
 
 
@@ -274,6 +280,13 @@ def _row(trial: TrialRecord, names: list[str], metrics: list[str] | None = None)
         attempt=trial.attempt,
         metrics=[_num(means[m]) if m in means else "" for m in metrics or []],
     )
+
+
+def _output_tail(output: str) -> str:
+    """The end of a failed trial's output, where it says why (``status --trial N`` has it all)."""
+    if len(output) <= OUTPUT_SHOWN:
+        return output
+    return "[...]\n" + output[-OUTPUT_SHOWN:]
 
 
 def _plugin(ref: PluginRef) -> str:

@@ -1,0 +1,90 @@
+"""stdout of a ``--json`` command: JSON lines only, whatever else runs in the process.
+
+A ``--json`` command moves the real stdout to a descriptor of its own and points fd 1 at
+stderr, so a stray ``print``, a warning, a C library or a forked worker writing to fd 1
+lands on stderr, and only the lines written here reach stdout. The first line is the
+version line of the event stream (``{"event": "version", "schema": 1}``) whenever a
+command writes events or an error; a command whose only output is one object (``status
+--json``) writes that object alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from tunedag.events import SCHEMA, encode
+
+
+class MachineOutput:
+    """The stream of JSON lines on stdout for one command."""
+
+    def __init__(self) -> None:
+        self.stream: TextIO = sys.stdout
+        self.versioned = False
+        self._saved_fd: int | None = None
+
+    def claim(self) -> TextIO:
+        """Keep the real stdout for JSON lines; fd 1 writes to stderr from now on.
+
+        Where stdout is not the process's fd 1 (a test runner's buffer), nothing is moved.
+        """
+        if self._saved_fd is not None or not _is_fd1(sys.stdout):
+            return self.stream
+        sys.stdout.flush()
+        self._saved_fd = os.dup(1)
+        os.dup2(2, 1)
+        self.stream = open(  # noqa: SIM115 - closed by release()
+            os.dup(self._saved_fd), "w", encoding="utf-8", buffering=1, closefd=True
+        )
+        return self.stream
+
+    def release(self) -> None:
+        """Put the real stdout back on fd 1 (the command is over)."""
+        if self._saved_fd is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        os.dup2(self._saved_fd, 1)
+        os.close(self._saved_fd)
+        self._saved_fd = None
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.close()
+        self.stream = sys.stdout
+
+    def version(self) -> None:
+        """The version line, once, before the first event."""
+        if not self.versioned:
+            self.versioned = True
+            self._write({"event": "version", "schema": SCHEMA})
+
+    def event(self, record: dict[str, Any]) -> None:
+        self.version()
+        self._write(record)
+
+    def document(self, payload: Any, *, indent: int | None = None) -> None:
+        """A command's one JSON result (``status --json``, ``plugins --json``)."""
+        self.stream.write(json.dumps(payload, indent=indent) + "\n")
+        self.stream.flush()
+
+    def text(self, text: str) -> None:
+        """A command's JSON result already rendered (``plan --format json``)."""
+        self.stream.write(text.rstrip("\n") + "\n")
+        self.stream.flush()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.stream.write(encode(record) + "\n")
+        self.stream.flush()
+
+
+def _is_fd1(stream: TextIO) -> bool:
+    try:
+        return stream.fileno() == 1
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
