@@ -13,12 +13,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import TUNEDAG, base_spec, cli_env, open_store, run_process, write_spec
+
 from tunedag.capture import OUTPUT_LIMIT, bounded, captured_output
 
 #: a custom trial that writes every way a trial can: Python, warnings, raw fds, no newline
-NOISY_SOURCE = '''
+NOISY_SOURCE = """
 import os
 import sys
 import warnings
@@ -36,7 +36,7 @@ def noisy(context):
     if x > 0.5:
         raise ValueError("too big")
     return float(x)
-'''
+"""
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:
@@ -152,8 +152,7 @@ def test_a_failed_trials_output_is_in_the_report(tmp_path: Path) -> None:
 
 def test_a_worker_that_dies_keeps_the_output_it_wrote(tmp_path: Path) -> None:
     (tmp_path / "dying.py").write_text(
-        "import os\n\ndef die(context):\n"
-        "    os.write(1, b'last words\\n')\n    os._exit(0)\n",
+        "import os\n\ndef die(context):\n    os.write(1, b'last words\\n')\n    os._exit(0)\n",
         encoding="utf-8",
     )
     spec = base_spec(
