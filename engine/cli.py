@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from tunedag.stdout import MachineOutput
 if TYPE_CHECKING:
     from tunedag.looks import Look
     from tunedag.result import StudyResult
+    from tunedag.spec.models import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,10 +107,21 @@ def _fail(
 ) -> None:
     """End the JSON stream with the error (and ``study_stopped`` for a stopped run); exit."""
     if machine is not None:
-        machine.event(error_event(error, exit_code, with_traceback=with_traceback))
-        if exit_code in STOPPED_CODES and click.get_current_context().meta.get("tunedag.run"):
-            machine.event(stopped_event(error, exit_code))
+        meta = click.get_current_context().meta
+        study = meta.get("tunedag.study")
+        machine.event(error_event(error, exit_code, study=study, with_traceback=with_traceback))
+        if exit_code in STOPPED_CODES and meta.get("tunedag.run"):
+            machine.event(stopped_event(error, exit_code, study=study))
     sys.exit(exit_code)
+
+
+def _load_spec(path: Path) -> Spec:
+    """Load and validate the spec; its study names the events of a failing command."""
+    from tunedag.spec.validate import load_spec
+
+    spec = load_spec(path)
+    click.get_current_context().meta["tunedag.study"] = spec.name
+    return spec
 
 
 def _machine() -> MachineOutput:
@@ -191,6 +204,8 @@ def _usage_envelope(argv: list[str], error: click.ClickException) -> None:
     machine.event(
         {
             "event": "error",
+            "study": None,
+            "ts": round(time.time(), 6),
             "exit_code": error.exit_code,
             "kind": "UsageError",
             "message": error.format_message(),
@@ -228,9 +243,7 @@ def main(debug: bool) -> None:
 @_handled
 def validate(spec: Path, dry_run: bool, as_json: bool) -> None:
     """Check the spec, its estimators, plugins and data paths; --dry-run also fits a sample."""
-    from tunedag.spec.validate import load_spec
-
-    loaded = load_spec(spec)
+    loaded = _load_spec(spec)
     if dry_run:
         from tunedag.dryrun import dry_run_spec
 
@@ -243,6 +256,7 @@ def validate(spec: Path, dry_run: bool, as_json: bool) -> None:
             {
                 "event": "validated",
                 "study": loaded.name,
+                "ts": round(time.time(), 6),
                 "file": str(spec),
                 "parameters": count,
                 "dry_run": dry_run,
@@ -258,9 +272,8 @@ def validate(spec: Path, dry_run: bool, as_json: bool) -> None:
 def plan(spec: Path, fmt: str, as_json: bool) -> None:
     """Print the DAG of nodes the study will run (--json is --format json)."""
     from tunedag.dag import build_dag, render_dot, render_json, render_text
-    from tunedag.spec.validate import load_spec
 
-    graph = build_dag(load_spec(spec))
+    graph = build_dag(_load_spec(spec))
     if as_json or fmt == "json":
         _machine().text(render_json(graph))
         return
@@ -303,8 +316,6 @@ def run(
     from tunedag.capture import VERBOSE_ENV
     from tunedag.events import Events, JsonLines
     from tunedag.refit import NO_FIT
-    from tunedag.spec.validate import load_spec
-    from tunedag.study import direction_of
     from tunedag.study import run as run_study
 
     if verbose:
@@ -312,9 +323,9 @@ def run(
     click.get_current_context().meta["tunedag.run"] = True
     if as_json:
         _machine().version()  # the stream starts before the spec is read
-    loaded = load_spec(spec)
+    loaded = _load_spec(spec)
     events = Events(loaded.name)
-    events.add(_Progress(loaded.budget.trials, loaded.objective.metric, direction_of(loaded)))
+    events.add(_Progress(loaded.budget.trials, loaded.objective.metric))
     if as_json:
         events.add(_machine().event)
     with _maybe_open(events_file) as stream:
@@ -351,11 +362,10 @@ def run(
 def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: int | None) -> None:
     """Trials so far by state, the best, the stop reason; --trial N shows one trial."""
     from tunedag.result import status_payload
-    from tunedag.spec.validate import load_spec
     from tunedag.study import status as study_status
     from tunedag.trial_view import trial_status
 
-    loaded = load_spec(spec)
+    loaded = _load_spec(spec)
     if check:
         from tunedag.storage_check import check_storage_file
 
@@ -370,7 +380,7 @@ def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: 
         return
     result = study_status(loaded, storage=storage)
     if as_json:
-        _machine().document(status_payload(loaded.name, result))
+        _machine().document(status_payload(loaded, result))
         return
     if result is None:
         click.echo(f"study {loaded.name!r} has not run yet", err=True)
@@ -395,9 +405,8 @@ def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: 
 def report(spec: Path, out: Path, storage: str | None, as_json: bool) -> None:
     """Write report.html with plots, trials.csv and results.json; reads storage only."""
     from tunedag.report import write_report
-    from tunedag.spec.validate import load_spec
 
-    loaded = load_spec(spec)
+    loaded = _load_spec(spec)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -449,9 +458,8 @@ def predict(
 ) -> None:
     """Predict new rows with the study's saved model (the one its test set scored)."""
     from tunedag.predict import predict as predict_rows
-    from tunedag.spec.validate import load_spec
 
-    loaded = load_spec(spec)
+    loaded = _load_spec(spec)
     written = predict_rows(loaded, source, out, proba=proba, storage=storage)
     if as_json:
         _machine().document(written.to_dict())
@@ -471,14 +479,14 @@ def looks(spec: Path | None, as_json: bool) -> None:
     from tunedag.looks import LookLedger, ledger_path
     from tunedag.prepare import split_rows
     from tunedag.rows import rows_fingerprint
-    from tunedag.spec.validate import base_dir_of, load_spec
+    from tunedag.spec.validate import base_dir_of
     from tunedag.testlock import spec_ledger_path
 
     rows: str | None = None
     if spec is None:
         path = ledger_path()
     else:
-        loaded = load_spec(spec)
+        loaded = _load_spec(spec)
         path = spec_ledger_path(loaded)
         rows = rows_fingerprint(split_rows(loaded, base_dir_of(loaded))[1])
     with LookLedger(path, readonly=True) as ledger:
@@ -583,28 +591,29 @@ def schema(as_json: bool) -> None:
 
 
 class _Progress:
-    """One line per finished trial on stderr."""
+    """One line per finished trial on stderr; ``best=`` is the study's, across its runs."""
 
-    def __init__(self, budget: int, metric: str, direction: str) -> None:
+    def __init__(self, budget: int, metric: str) -> None:
         self.budget = budget
         self.metric = metric
-        self.sign = 1.0 if direction == "maximize" else -1.0
         self.best: float | None = None
         self.finished = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["event"]
         number = event.get("number")
+        best = event.get("best")  # the study's best, across every run of it
+        if best is not None:
+            self.best = best["value"]
         if kind == "study_started":
             self.finished = event["finished"]
         elif kind == "trial_completed":
             self.finished += 1
             value = event["value"]
-            if self.best is None or self.sign * value > self.sign * self.best:
-                self.best = value
+            shown = "?" if self.best is None else f"{self.best:.5g}"
             click.echo(
                 f"trial {number:>4} complete  {self.metric}={value:.5g}  "
-                f"best={self.best:.5g}  [{self.finished}/{self.budget}]",
+                f"best={shown}  [{self.finished}/{self.budget}]",
                 err=True,
             )
         elif kind in ("trial_pruned", "trial_failed", "trial_requeued"):

@@ -8,6 +8,7 @@ with several spec problems they are the first one's and ``errors`` lists them al
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any
 
@@ -18,7 +19,11 @@ STOPPED_CODES = frozenset({75, 130, 143})
 
 
 def error_event(
-    error: BaseException, exit_code: int, *, with_traceback: bool = False
+    error: BaseException,
+    exit_code: int,
+    *,
+    study: str | None = None,
+    with_traceback: bool = False,
 ) -> dict[str, Any]:
     """The ``error`` event for ``error``; ``with_traceback`` adds its full traceback."""
     problems = error.problems if isinstance(error, SpecError) else []
@@ -27,6 +32,8 @@ def error_event(
         first["message"] = f"{type(error).__name__}: {error}"
     event: dict[str, Any] = {
         "event": "error",
+        "study": study,
+        "ts": round(time.time(), 6),
         "exit_code": exit_code,
         "kind": kind_of(error, exit_code),
         **first,
@@ -38,11 +45,15 @@ def error_event(
     return event
 
 
-def stopped_event(error: BaseException, exit_code: int) -> dict[str, Any]:
+def stopped_event(
+    error: BaseException, exit_code: int, *, study: str | None = None
+) -> dict[str, Any]:
     """``study_stopped``: why a run stopped early, and the trials it put back in the queue."""
     requeued = list(error.requeued) if isinstance(error, TunedagError) else []
     return {
         "event": "study_stopped",
+        "study": study,
+        "ts": round(time.time(), 6),
         "exit_code": exit_code,
         "reason": str(error) or kind_of(error, exit_code),
         "requeued": requeued,

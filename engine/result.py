@@ -6,11 +6,14 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunedag.baseline import Baseline, baseline_payload, read_baseline
 from tunedag.looks import Look
 from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from tunedag.spec.models import Spec
 
 
 @dataclass
@@ -60,6 +63,10 @@ class StudyResult:
 
     #: how many test evaluations this study's own storage holds
     own_looks: int = 0
+    #: run time spent on the study so far, every run together (what budget.time counts)
+    elapsed_s: float = 0.0
+    #: when the study was first stored (Unix time)
+    created_at: float | None = None
 
     @property
     def look_count(self) -> int:
@@ -124,8 +131,41 @@ class StudyResult:
         }
 
 
-def status_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
-    """The object ``status --json`` prints and ``results.json`` holds, even before a run."""
+def status_payload(spec: Spec, result: StudyResult | None) -> dict[str, Any]:
+    """The object ``status --json`` prints and ``results.json`` holds, even before a run.
+
+    Besides the study's state it says what the study is judged by (``direction``,
+    ``metric``), how much of its ``budget`` is used, and which trials are running.
+    """
+    payload = _stored_payload(spec.name, result)
+    trials = result.trials if result is not None else []
+    used = result.elapsed_s if result is not None else 0.0
+    payload["direction"] = spec.objective.direction or "maximize"
+    payload["metric"] = spec.objective.metric
+    payload["budget"] = {"trials": spec.budget.trials, "time": spec.budget.time, "used_time": used}
+    payload["elapsed_s"] = _wall_span(result)
+    payload["running"] = [
+        {"number": t.number, "attempt": t.attempt, "started_at": t.started_at}
+        for t in trials
+        if t.state == TrialState.RUNNING
+    ]
+    return payload
+
+
+def _wall_span(result: StudyResult | None) -> float | None:
+    """Wall-clock seconds from the study's creation to the last thing stored about it.
+
+    Read from storage alone, so ``status --json`` and ``results.json`` agree at any time.
+    """
+    if result is None or result.created_at is None:
+        return None
+    moments = [t.finished_at or t.started_at or 0.0 for t in result.trials]
+    if result.test is not None:
+        moments.append(result.test.evaluated_at)
+    return max(0.0, max(moments, default=result.created_at) - result.created_at)
+
+
+def _stored_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
     if result is not None:
         return result.to_dict()
     return {
@@ -173,5 +213,7 @@ def read_result(storage: Storage, record: StudyRecord, direction: str) -> StudyR
         second_looks=sum(1 for e in evaluations if e.second_look),
         trials=trials,
         own_looks=len(evaluations),
+        elapsed_s=record.elapsed_s,
+        created_at=record.created_at,
         baseline=read_baseline(storage, record.name, trials),
     )

@@ -158,7 +158,7 @@ class Search:
             # including one a signal caught between its storage commit and the ledger
             requeued = self.storage.requeue_running(self.name)
             for number in requeued:
-                self.events.emit("trial_requeued", number=number, reason=type(error).__name__)
+                self._requeued(number, type(error).__name__)
             if isinstance(error, TunedagError):
                 error.requeued = tuple(requeued)
             raise
@@ -179,8 +179,7 @@ class Search:
         for number in self.scheduler.drop():
             executor.cancel(number)
             self.storage.requeue(self.name, number)
-            self.ledger.put(self.storage.get_trial(self.name, number))
-            self.events.emit("trial_requeued", number=number, reason=reason)
+            self._requeued(number, reason)
 
     def _fill(self, executor: Executor, limits: Limits) -> None:
         """Hand out tasks while the executor has room (the order is in the module doc)."""
@@ -272,8 +271,7 @@ class Search:
             )
         if outcome.lost:
             self.storage.requeue(self.name, number)
-            self.ledger.put(self.storage.get_trial(self.name, number))
-            self.events.emit("trial_requeued", number=number, reason=outcome.error)
+            self._requeued(number, outcome.error)
             return
         trial = self.storage.finish_trial(
             self.name,
@@ -302,6 +300,8 @@ class Search:
                 cache_hits=trial.cache_hits,
                 cache_misses=trial.cache_misses,
                 metrics=trial.metric_means(),
+                attempt=trial.attempt,
+                best=self.ledger.best_summary(),
             )
         elif trial.state == TrialState.PRUNED:
             last = max(trial.intermediate) if trial.intermediate else None
@@ -312,6 +312,8 @@ class Search:
                 step=last,
                 value=trial.value,
                 duration_s=trial.duration_s,
+                attempt=trial.attempt,
+                best=self.ledger.best_summary(),
             )
         else:
             reason = (trial.error or "").split("\n", 1)[0]
@@ -321,11 +323,26 @@ class Search:
                 params=trial.params,
                 reason=reason,
                 error=trial.error,
+                traceback=trial.error,
                 duration_s=trial.duration_s,
+                attempt=trial.attempt,
+                best=self.ledger.best_summary(),
             )
             self.observers.on_trial_error(trial.error or "", self.context, trial)
         self._plugin_call(self.sampler_ref, "tell", lambda: self.sampler.tell(trial))
         self.observers.after_trial(self.context, trial)
+
+    def _requeued(self, number: int, reason: str | None) -> None:
+        """A trial storage just put back in the queue: the ledger and the event learn it."""
+        trial = self.storage.get_trial(self.name, number)
+        self.ledger.put(trial)
+        self.events.emit(
+            "trial_requeued",
+            number=number,
+            reason=reason,
+            attempt=trial.attempt - 1,
+            best=self.ledger.best_summary(),
+        )
 
     def too_many_failures(self) -> bool:
         return self.ledger.failed > self.spec.budget.max_failed

@@ -153,7 +153,7 @@ class _Driver:
             self.storage, self.spec, self.plugins.get("sampler", self.spec.sampler.name).cls
         )
         evaluations = self.storage.test_evaluations(self.name)
-        self.ledger = Ledger(self.storage.trials(self.name))
+        self.ledger = Ledger(self.storage.trials(self.name), self.direction)
         if evaluations and not allow_second_look:
             if self._would_add_trials(record):
                 raise TestSetLockedError(
@@ -168,11 +168,19 @@ class _Driver:
             return result
         self._requeue_abandoned()
         started = time.monotonic()
+        budget = self.spec.budget
         self.events.emit(
             "study_started",
-            budget=self.spec.budget.trials,
+            budget=budget.trials,
+            budget_time_s=budget.time,
+            max_failed=budget.max_failed,
             trials=len(self.ledger),
             finished=len(self.ledger) - self.ledger.pending,
+            direction=self.direction,
+            metric=self.spec.objective.metric,
+            sampler={"name": self.spec.sampler.name, "options": self.spec.sampler.options},
+            pruner={"name": self.spec.pruner.name, "options": self.spec.pruner.options},
+            best=self.ledger.best_summary(),
         )
         if existing is None:  # a new study: say once what looks wrong with its data
             for warning in data_warnings(self.spec, prepared.dev, prepared.test):
@@ -237,9 +245,14 @@ class _Driver:
 
     def _requeue_abandoned(self) -> None:
         for number in self.storage.requeue_running(self.name):
-            self.ledger.put(self.storage.get_trial(self.name, number))
+            trial = self.storage.get_trial(self.name, number)
+            self.ledger.put(trial)
             self.events.emit(
-                "trial_requeued", number=number, reason="left running by a stopped run"
+                "trial_requeued",
+                number=number,
+                reason="left running by a stopped run",
+                attempt=trial.attempt - 1,
+                best=self.ledger.best_summary(),
             )
 
     # -- ending --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -70,6 +71,41 @@ def look_ledger(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     path = tmp_path_factory.mktemp("ledger") / "looks.sqlite"
     monkeypatch.setenv("TUNEDAG_LEDGER", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def events_match_their_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every event a test emits in this process matches docs/events.md's schema."""
+    from event_schema import problems_with
+
+    from tunedag.events import Events, JsonLines
+    from tunedag.stdout import MachineOutput
+
+    found: list[str] = []
+
+    def check(record: Any) -> None:
+        found.extend(problems_with(record))
+
+    events_init = Events.__init__
+
+    def checked_events(self: Events, *args: Any, **kwargs: Any) -> None:
+        events_init(self, *args, **kwargs)
+        self.add(check)
+
+    def checked_writer(original: Callable[..., None]) -> Callable[..., None]:
+        def write(self: Any, record: dict[str, Any]) -> None:
+            check(record)
+            original(self, record)
+
+        return write
+
+    monkeypatch.setattr(Events, "__init__", checked_events)
+    monkeypatch.setattr(JsonLines, "_write", checked_writer(JsonLines._write))
+    monkeypatch.setattr(MachineOutput, "_write", checked_writer(MachineOutput._write))
+    yield
+    assert not found, "events that do not match tunedag/events.schema.json:\n" + "\n".join(
+        dict.fromkeys(found)
+    )
 
 
 @pytest.fixture(scope="session")

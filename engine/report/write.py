@@ -53,7 +53,7 @@ def write_report(
         results_json=directory / JSON,
         result=data.result,
     )
-    payload = status_payload(spec.name, data.result)
+    payload = status_payload(spec, data.result)
     _replace(files.results_json, json.dumps(payload, indent=2) + "\n")
     write_trials_csv(files.trials_csv, spec, data.trials)
     plots = draw_plots(data, directory)

@@ -1,0 +1,259 @@
+"""With --json, every failed command ends stdout with an ``error`` event after the version line.
+
+A run stopped with 75, 130 or 143 ends with ``study_stopped`` (its reason and the trials it
+re-queued) right after the error. The exit codes are the documented ones.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from helpers import (
+    TUNEDAG,
+    base_spec,
+    cli,
+    cli_env,
+    db_file,
+    install_plugins,
+    peek_trials,
+    trial_spec,
+    wait_until,
+    write_spec,
+)
+
+VERSION = {"event": "version", "schema": 1}
+
+
+def lines_of(stdout: str) -> list[dict[str, Any]]:
+    """stdout as JSON lines: every line parses, the first is the version line."""
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert lines and lines[0] == VERSION, stdout
+    return lines
+
+
+def error_of(stdout: str, code: int) -> dict[str, Any]:
+    """The error event that ends stdout, checked for the envelope's fields."""
+    last = lines_of(stdout)[-1]
+    assert last["event"] == "error", last
+    assert last["exit_code"] == code
+    assert {"kind", "message", "file", "line", "column", "field"} <= set(last)
+    return last
+
+
+def test_an_invalid_spec_exits_65_with_every_problem_located(
+    spec_file: Callable[..., Path], base_spec_yaml: str, run_cli: Callable[..., Result]
+) -> None:
+    text = base_spec_yaml.replace("seed: 1", "seed: one\ncolour: blue")
+    path = spec_file(text)
+    for command in (["run", path, "--json"], ["validate", path, "--json"]):
+        result = run_cli(*command)
+        assert result.exit_code == 65
+        error = error_of(result.stdout, 65)
+        assert error["kind"] == "SpecError"
+        fields = {problem["field"] for problem in error["errors"]}
+        assert {"seed", "colour"} <= fields
+        first = error["errors"][0]
+        assert (error["file"], error["line"], error["field"]) == (
+            first["file"],
+            first["line"],
+            first["field"],
+        )
+        assert error["file"] == str(path) and isinstance(error["line"], int)
+        assert isinstance(error["column"], int)
+
+
+def test_a_missing_spec_exits_66(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    for command in ("run", "validate", "status", "plan"):
+        result = run_cli(command, tmp_path / "nowhere.yaml", "--json")
+        assert result.exit_code == 66, (command, result.output)
+        assert error_of(result.stdout, 66)["kind"] == "SpecNotFoundError"
+
+
+def test_an_unknown_sampler_exits_78_located(
+    spec_file: Callable[..., Path], base_spec_yaml: str, run_cli: Callable[..., Result]
+) -> None:
+    path = spec_file(base_spec_yaml.replace("sampler: {name: random}", "sampler: {name: sobol}"))
+    result = run_cli("run", path, "--json")
+    assert result.exit_code == 78
+    error = error_of(result.stdout, 78)
+    assert error["field"] == "sampler.name" and "sobol" in error["message"]
+    assert error["line"] is not None
+
+
+def test_plan_format_json_shares_the_envelope(
+    spec_file: Callable[..., Path], base_spec_yaml: str, run_cli: Callable[..., Result]
+) -> None:
+    path = spec_file(base_spec_yaml.replace("seed: 1", "seed: one"))
+    result = run_cli("plan", path, "--format", "json")
+    assert result.exit_code == 65
+    assert error_of(result.stdout, 65)["field"] == "seed"
+
+
+def test_validate_json_says_ok_as_an_event(
+    spec_file: Callable[..., Path], base_spec_yaml: str, run_cli: Callable[..., Result]
+) -> None:
+    path = spec_file(base_spec_yaml)
+    result = run_cli("validate", path, "--json")
+    assert result.exit_code == 0, result.output
+    _, validated = lines_of(result.stdout)
+    assert validated.pop("ts") > 0
+    assert validated == {
+        "event": "validated",
+        "study": "base",
+        "file": str(path),
+        "parameters": 3,
+        "dry_run": False,
+    }
+
+
+def test_a_usage_error_exits_2_with_the_envelope(
+    spec_file: Callable[..., Path], base_spec_yaml: str, run_cli: Callable[..., Result]
+) -> None:
+    result = run_cli("run", spec_file(base_spec_yaml), "--workers", "0", "--json")
+    assert result.exit_code == 2
+    assert error_of(result.stdout, 2)["kind"] == "UsageError"
+
+
+def test_an_unreachable_executor_exits_75_and_ends_with_study_stopped(tmp_path: Path) -> None:
+    import dask
+    from test_dask import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    spec = base_spec(tmp_path, execution={"workers": 2, "executor": "dask", "address": address})
+    path = write_spec(tmp_path, spec)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = cli(["run", path, "--json"], tmp_path)
+    assert result.exit_code == 75, result.stderr
+    lines = lines_of(result.stdout)
+    error, stopped = lines[-2], lines[-1]
+    assert error["event"] == "error" and error["exit_code"] == 75
+    assert error["kind"] == "ExecutorUnreachableError" and address in error["message"]
+    assert stopped["ts"] >= error["ts"]
+    assert {key: stopped[key] for key in ("event", "study", "exit_code", "reason", "requeued")} == {
+        "event": "study_stopped",
+        "study": "study",
+        "exit_code": 75,
+        "reason": error["message"],
+        "requeued": [],
+    }
+
+
+def test_sigterm_exits_143_and_ends_with_study_stopped_naming_the_requeued_trials(
+    tmp_path: Path,
+) -> None:
+    install_plugins(tmp_path)
+    spec = trial_spec(
+        tmp_path,
+        "nap",
+        {"nap": {"type": "float", "low": 1.0, "high": 1.5}},
+        budget={"trials": 20},
+    )
+    path = write_spec(tmp_path, spec)
+    db = db_file(spec)
+    out, err = tmp_path / "stdout.jsonl", tmp_path / "stderr.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [TUNEDAG, "run", str(path), "--json"],
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        wait_until(
+            lambda: any(row["state"] == "running" for row in peek_trials(db)),
+            120,
+            "a trial is running",
+            proc,
+            err,
+        )
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = lines_of(out.read_text())
+    error, stopped = lines[-2], lines[-1]
+    assert error["event"] == "error" and error["kind"] == "InterruptedStudy"
+    assert error["exit_code"] == 143
+    assert stopped["event"] == "study_stopped" and stopped["exit_code"] == 143
+    requeued = [e["number"] for e in lines if e["event"] == "trial_requeued"]
+    assert stopped["requeued"] == requeued and requeued
+    waiting = [row["number"] for row in peek_trials(db) if row["state"] == "waiting"]
+    assert waiting == requeued
+    assert "Traceback" not in err.read_text()
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_read_only_commands_with_bad_storage_exit_74_with_the_envelope(
+    tmp_path: Path, command: str
+) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database, just text" * 100)
+    spec = base_spec(tmp_path, storage=f"sqlite:///{bad}")
+    path = write_spec(tmp_path, spec)
+    extra = ["--out", str(tmp_path / "out")] if command == "report" else []
+    result = cli([command, path, *extra, "--json"], tmp_path)
+    assert result.exit_code == 74, result.output
+    assert error_of(result.stdout, 74)["kind"] == "StorageDamagedError"
+
+
+FLAKY_PLUGIN = """\
+from tunedag import Sampler, hookimpl
+
+
+class Flaky(Sampler):
+    name = "flaky"
+
+    def ask(self, history, n):
+        if len(history) >= 2:
+            raise RuntimeError("lost my random state")
+        return [{"model__C": 0.5 + len(history) + i} for i in range(n)]
+
+
+@hookimpl
+def register_samplers(register):
+    register(Flaky)
+"""
+
+
+def test_a_sampler_that_raises_ends_the_stream_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_spec_yaml: str
+) -> None:
+    from click.testing import CliRunner
+    from test_plugin_failures import install
+
+    from tunedag.cli import main
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, "flakyplug", "flaky", FLAKY_PLUGIN)
+    monkeypatch.syspath_prepend(str(site))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        base_spec_yaml.replace("name: random}", "name: flaky}").replace(
+            "  model__kernel: {type: categorical, choices: [rbf, poly]}\n"
+            "  model__degree: {type: int, low: 2, high: 4, when: {model__kernel: poly}}\n",
+            "",
+        )
+        + f"storage: sqlite:///{tmp_path / 'study.sqlite'}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner(env={"TUNEDAG_DISABLE_PLUGIN_AUTOLOAD": "", "TUNEDAG_DEBUG": ""})
+    result = runner.invoke(main, ["run", str(spec), "--json"], catch_exceptions=False)
+    assert result.exit_code == 70, result.output
+    error = error_of(result.stdout, 70)
+    assert error["kind"] == "PluginError" and "sampler 'flaky'" in error["message"]
+    assert "RuntimeError: lost my random state" in error["traceback"]
+    assert "Traceback (most recent call last)" in error["traceback"]
+    assert "Traceback" not in result.stderr  # stderr keeps one line without --debug
