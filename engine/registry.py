@@ -33,6 +33,7 @@ DEFAULT_PLUGINS = {
     "pruners": "tunedag.plugins.pruners",
     "local": "tunedag.plugins.local_executor",
     "dask": "tunedag.plugins.dask_executor",
+    "mlflow": "tunedag.plugins.mlflow_observer",
 }
 KINDS: dict[str, type[Plugin]] = {
     "sampler": Sampler,
