@@ -300,6 +300,11 @@ def plan(spec: Path, fmt: str, as_json: bool) -> None:
     help="score the test set again (recorded in storage and the report)",
 )
 @click.option("--verbose", is_flag=True, help="copy each trial's output (stdout, stderr) to stderr")
+@click.option(
+    "--join",
+    is_flag=True,
+    help="help the drivers already running this study on the same storage",
+)
 @_handled
 def run(
     spec: Path,
@@ -311,6 +316,7 @@ def run(
     fresh: bool,
     allow_second_look: bool,
     verbose: bool,
+    join: bool,
 ) -> None:
     """Run or resume the study to its budget, then score the best trial on the test set once."""
     from tunedag.capture import VERBOSE_ENV
@@ -338,6 +344,7 @@ def run(
             max_new_trials=max_new_trials,
             fresh=fresh,
             allow_second_look=allow_second_look,
+            join=join,
             events=events,
         )
     _summary(result, loaded.objective.metric)
@@ -388,7 +395,28 @@ def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: 
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
     click.echo(f"study {result.study}: {counts or 'no trials'}", err=True)
     click.echo(f"  finished: {result.finished} ({result.reason or 'in progress'})", err=True)
+    _drivers(result)
     _summary(result, loaded.objective.metric)
+
+
+def _drivers(result: StudyResult) -> None:
+    """Who runs the study, and which running trials no live driver runs any more."""
+    for driver in result.drivers:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(driver.since))
+        state = "STALE, the next run takes it over" if driver.stale else "live"
+        click.echo(
+            f"  driver {driver.where} since {since}: last heartbeat "
+            f"{driver.heartbeat_age_s:.0f} s ago ({state})",
+            err=True,
+        )
+    stale = result.stale_running
+    if stale:
+        numbers = ", ".join(map(str, stale))
+        click.echo(
+            f"  stale: trial(s) {numbers} marked running, but no live driver runs them; "
+            "the next `tunedag run` re-queues them",
+            err=True,
+        )
 
 
 @main.command()

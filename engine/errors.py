@@ -18,6 +18,8 @@ TunedagError                    exit 70 unless a subclass says otherwise
 │   ├── StorageBusyError        75  the storage is locked by another writer: retry
 │   └── StorageFullError        75  the disk (or the database's size limit) is full: retry
 ├── ExecutorUnreachableError    75  the executor's scheduler or cluster is gone: retry
+├── StudyBusyError              75  another live driver holds the study (use --join): retry
+├── LeaseLostError              75  this driver's lease was taken over while it was paused
 └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
 """
 
@@ -153,6 +155,23 @@ class ExecutorUnreachableError(TunedagError):
 
     Trials in flight were re-queued, so running the study again resumes it.
     """
+
+    exit_code = 75
+
+
+class StudyBusyError(TunedagError):
+    """Another driver holds a live lease on the study; `--join` helps it instead.
+
+    Nothing was changed: the running driver goes on undisturbed, and a retry once it is
+    done (or with ``--join``) resumes the study.
+    """
+
+    exit_code = 75
+
+
+class LeaseLostError(TunedagError):
+    """This driver's lease went stale (it was paused past the lease timeout) and another
+    driver took the study over; this driver stopped without writing over its results."""
 
     exit_code = 75
 

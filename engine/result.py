@@ -16,6 +16,25 @@ if TYPE_CHECKING:
     from tunedag.spec.models import Spec
 
 
+@dataclass(frozen=True)
+class Driver:
+    """A driver's lease on the study, as ``status`` shows it."""
+
+    owner: str
+    where: str  # HOST:PID
+    since: float
+    heartbeat_age_s: float
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "driver": self.where,
+            "since": self.since,
+            "heartbeat_age_s": round(self.heartbeat_age_s, 3),
+            "stale": self.stale,
+        }
+
+
 @dataclass
 class StudyResult:
     study: str
@@ -67,6 +86,16 @@ class StudyResult:
     elapsed_s: float = 0.0
     #: when the study was first stored (Unix time)
     created_at: float | None = None
+    #: the drivers holding a lease on the study (``status`` fills it in)
+    drivers: list[Driver] = field(default_factory=list)
+
+    @property
+    def stale_running(self) -> list[int]:
+        """Running trials whose driver holds no live lease: the next run re-queues them."""
+        live = {driver.owner for driver in self.drivers if not driver.stale}
+        return [
+            t.number for t in self.trials if t.state == TrialState.RUNNING and t.owner not in live
+        ]
 
     @property
     def look_count(self) -> int:
@@ -128,6 +157,8 @@ class StudyResult:
                 "metrics": test.metrics,
             },
             "baseline": baseline_payload(self.baseline, best, self.direction),
+            "drivers": [driver.to_dict() for driver in self.drivers],
+            "stale_running": self.stale_running,
         }
 
 
@@ -177,6 +208,8 @@ def _stored_payload(study: str, result: StudyResult | None) -> dict[str, Any]:
         "best": None,
         "test": None,
         "baseline": None,
+        "drivers": [],
+        "stale_running": [],
     }
 
 

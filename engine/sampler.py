@@ -28,6 +28,10 @@ Direction = Literal["maximize", "minimize"]
 
 class Sampler(Plugin, abc.ABC):
     kind: ClassVar[str] = "sampler"
+    #: True for a sampler that proposes each configuration at most once (a grid): the
+    #: storage then refuses a configuration already stored, so drivers sharing a study
+    #: never run one twice
+    distinct: ClassVar[bool] = False
 
     class Options(PluginOptions):
         """Override in a subclass to accept options."""

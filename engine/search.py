@@ -7,11 +7,20 @@ executor's free slots, so parallel workers stay busy and, in sequential mode, a 
 study proposes what an uninterrupted one would have), and last a fold ahead of its turn.
 A trial past its ``trial_timeout`` is stopped and failed; when ``budget.time`` runs out,
 the trials still running are stopped and re-queued.
+
+Several drivers may share a study (``tunedag run --join``). Each holds a lease
+(``tunedag.lease``) and marks the trials it runs as its own. Once another driver has been
+seen, the loop reads the shared history before each start, so the sampler proposes from
+every driver's trials; claims of waiting trials and new trial numbers are atomic in the
+storage, which refuses a trial past the budget or (for a grid) a configuration stored
+before. A driver with nothing left to start waits for the others' trials to end, taking
+over the lease of a driver that stopped and running its re-queued trials.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +29,7 @@ import networkx as nx
 from tunedag.errors import InterruptedStudy, PluginError, SpecError, TunedagError
 from tunedag.events import Events
 from tunedag.executor import Executor, TrialOutcome
+from tunedag.lease import Lease
 from tunedag.ledger import Ledger
 from tunedag.observer import Observers
 from tunedag.prepare import Prepared
@@ -29,10 +39,12 @@ from tunedag.sampler import Sampler
 from tunedag.scheduler import Scheduler
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import Spec
-from tunedag.storage import Storage, TrialState
+from tunedag.storage import Storage, Takeover, TrialState
 
 #: A trial whose worker dies this many times is recorded as failed, not re-queued again.
 LOST_ATTEMPTS = 3
+#: How often a driver with nothing to start looks at the other drivers' trials (seconds).
+POLL_S = 0.5
 
 
 class Interrupt:
@@ -86,8 +98,14 @@ class Search:
         interrupt: Interrupt,
         direction: str,
         observers: Observers | None = None,
+        *,
+        lease: Lease,
     ) -> None:
         self.context = context
+        self.lease = lease
+        self.owner = lease.owner
+        #: whether another driver has worked on the study since this run started
+        self.shared = False
         self.spec = context.spec
         self.name = context.name
         self.storage = context.storage
@@ -103,6 +121,7 @@ class Search:
         self.executor_ref = plugins.get("executor", self.spec.execution.executor)
         self.exhausted = False
         self.new_trials = 0
+        self.distinct = bool(getattr(self.sampler_ref.cls, "distinct", False))
 
     def run(
         self, prepared: Prepared, graph: nx.DiGraph, workers: int, limits: Limits
@@ -139,8 +158,11 @@ class Search:
         try:
             while True:
                 self.interrupt.check()
+                self.lease.check()
                 self._fill(executor, limits)
                 if not self.scheduler:
+                    if self._await_others(limits):
+                        continue
                     break
                 for outcome in executor.wait(self._wait_timeout(limits)):
                     decided = self.scheduler.receive(outcome)
@@ -156,7 +178,7 @@ class Search:
             self.scheduler.drop()
             # every trial still running is this run's (a run starts by re-queueing strays),
             # including one a signal caught between its storage commit and the ledger
-            requeued = self.storage.requeue_running(self.name)
+            requeued = self.storage.requeue_running(self.name, owner=self.owner)
             for number in requeued:
                 self._requeued(number, type(error).__name__)
             if isinstance(error, TunedagError):
@@ -167,7 +189,7 @@ class Search:
 
     def _wait_timeout(self, limits: Limits) -> float | None:
         """How long to wait for a task: until the next trial timeout or the end of the budget."""
-        ends = [limits.ends]
+        ends = [limits.ends, time.monotonic() + self.lease.interval_s]
         deadline = self.scheduler.deadline()
         if deadline is not None:
             ends.append(deadline)
@@ -178,7 +200,7 @@ class Search:
         """Stop every running trial's tasks and put the trials back in the queue."""
         for number in self.scheduler.drop():
             executor.cancel(number)
-            self.storage.requeue(self.name, number)
+            self.storage.requeue(self.name, number, owner=self.owner)
             self._requeued(number, reason)
 
     def _fill(self, executor: Executor, limits: Limits) -> None:
@@ -197,12 +219,17 @@ class Search:
         """Start a waiting trial, or a batch of new ones; False when none can start now."""
         if self.too_many_failures() or limits.out_of_time():
             return False
+        self._sync()
         number = self.ledger.next_waiting()
         if number is not None:
             fresh = self.ledger[number].started_at is None  # queued, never run: the baseline
             if fresh and limits.new_trials is not None and self.new_trials >= limits.new_trials:
                 return False
-            self._submit(executor, self.storage.start_trial(self.name, number))
+            trial = self.storage.claim_trial(self.name, number, self.owner)
+            if trial is None:  # another driver claimed it first
+                self._sync(force=True)
+                return True
+            self._submit(executor, trial)
             self.new_trials += fresh
             return True
         wanted = min(executor.free_slots(), limits.trials - len(self.ledger))
@@ -215,9 +242,47 @@ class Search:
             self.exhausted = True
             return False
         for params in proposals:
-            self._submit(executor, self.storage.create_trial(self.name, params))
-        self.new_trials += len(proposals)
+            trial = self.storage.add_trial(
+                self.name, params, owner=self.owner, budget=limits.trials, distinct=self.distinct
+            )
+            if trial is None:  # other drivers spent the budget, or stored this grid point
+                self._sync(force=True)
+                return True
+            if trial.number != len(self.ledger):  # another driver added trials meanwhile
+                self._sync(force=True)
+            self._submit(executor, trial)
+            self.new_trials += 1
         return True
+
+    def _sync(self, *, force: bool = False) -> None:
+        """Read the other drivers' trials into the ledger, once another driver was seen."""
+        if not (force or self.shared):
+            return
+        self.shared = True
+        for trial in self.storage.trials(self.name):
+            if trial.number not in self.scheduler.runs:  # this run's own keep their reports
+                self.ledger.put(trial)
+
+    def _await_others(self, limits: Limits) -> bool:
+        """With nothing of its own to run: wait for the other drivers' trials (True), or
+        end the run (False) when this run's limits are reached or no trial is pending."""
+        if self.too_many_failures() or limits.out_of_time():
+            return False
+        if limits.new_trials is not None and self.new_trials >= limits.new_trials:
+            return False
+        if not self.shared and len(self.storage.leases(self.name)) < 2:
+            return False
+        self._sync(force=True)
+        if not self.ledger.pending:
+            return False
+        if not self.ledger.waiting:  # the others' trials run: wait, then look again
+            time.sleep(POLL_S)
+            self._take_over_stale()
+        return True
+
+    def _take_over_stale(self) -> None:
+        takeover = self.storage.reap_stale_leases(self.name)
+        report_takeover(self.events, takeover, self._requeued)
 
     def _ask(self, n: int) -> list[Params]:
         history = self.ledger.trials
@@ -270,7 +335,7 @@ class Search:
                 ),
             )
         if outcome.lost:
-            self.storage.requeue(self.name, number)
+            self.storage.requeue(self.name, number, owner=self.owner)
             self._requeued(number, outcome.error)
             return
         trial = self.storage.finish_trial(
@@ -287,6 +352,7 @@ class Search:
             cache_misses=outcome.cache_misses,
             metrics=outcome.metrics,
             output=outcome.output,
+            owner=self.owner,
         )
         self.ledger.put(trial)
         if trial.state == TrialState.COMPLETE:
@@ -378,3 +444,21 @@ class Search:
             f"{provided.kind} {provided.name!r} from {provided.provider} {what} in {method}(); "
             "stored trials are kept and the study resumes once the plugin is fixed"
         )
+
+
+def report_takeover(
+    events: Events, takeover: Takeover, requeued: Callable[[int, str], None]
+) -> None:
+    """Say which stale leases were taken over; ``requeued`` reports each trial they ran."""
+    for lease, numbers in takeover.stale:
+        events.emit(
+            "lease_taken_over",
+            owner=lease.where,
+            since=lease.started_at,
+            heartbeat_at=lease.heartbeat_at,
+            requeued=numbers,
+        )
+        for number in numbers:
+            requeued(number, f"its driver {lease.where} stopped renewing its lease")
+    for number in takeover.orphans:
+        requeued(number, "left running by a stopped run")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -28,11 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import numpy as np
 
-from tunedag.errors import StorageAccessError, StorageError
+from tunedag.errors import LeaseLostError, StorageAccessError, StorageError, StudyBusyError
 from tunedag.storage_errors import classify, damaged, decoding, refuse_truncated
 from tunedag.wal_guard import WalGuard
 
@@ -40,8 +42,10 @@ __all__ = [
     "FINISHED_STATES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "LeaseRecord",
     "Storage",
     "StudyRecord",
+    "Takeover",
     "TestEvaluation",
     "TrialRecord",
     "TrialState",
@@ -84,6 +88,8 @@ class TrialRecord:
     cache_misses: int = 0
     #: the extra metrics of ``objective.report``: name -> one value per fold
     metrics: dict[str, list[float]] = field(default_factory=dict)
+    #: the lease owner of the driver that runs (or last ran) the trial
+    owner: str | None = None
 
     def metric_means(self) -> dict[str, float]:
         """Each extra metric's mean over the folds (NaN folds left out; NaN if none)."""
@@ -119,7 +125,38 @@ class TestEvaluation:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-SCHEMA_VERSION = 5
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A driver's claim on a study, kept alive by its heartbeat."""
+
+    owner: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    timeout_s: float
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def stale(self, now: float, this_host: str) -> bool:
+        """No heartbeat within its timeout, or its process is gone from this very host."""
+        if now - self.heartbeat_at > self.timeout_s:
+            return True
+        return self.host == this_host and not _pid_alive(self.pid)
+
+
+@dataclass
+class Takeover:
+    """What a driver found when it took its lease: stale leases removed, trials re-queued."""
+
+    stale: list[tuple[LeaseRecord, list[int]]] = field(default_factory=list)
+    #: running trials no lease owned (left by a run that stopped before leases, or released)
+    orphans: list[int] = field(default_factory=list)
+
+
+SCHEMA_VERSION = 6
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -216,15 +253,41 @@ MIGRATIONS: dict[int, list[str]] = {
                 ON DELETE CASCADE
         ) WITHOUT ROWID""",
     ],
+    # shared studies: the drivers' leases, the owner of each trial, who scores the test set
+    6: [
+        """CREATE TABLE leases (
+            study TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,
+            timeout_s REAL NOT NULL,
+            PRIMARY KEY (study, owner)
+        )""",
+        "ALTER TABLE trials ADD COLUMN owner TEXT",
+        "ALTER TABLE studies ADD COLUMN evaluator TEXT",
+    ],
 }
 
 _URL_PREFIX = "sqlite:///"
 _ACCEPTED = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:"
 
 _TRIAL_COLUMNS = (
-    "number, state, params, value, fold_values, fold_durations, "
-    "started_at, finished_at, duration_s, error, attempt, cache_hits, cache_misses, metrics"
+    "number, state, params, value, fold_values, fold_durations, started_at, finished_at, "
+    "duration_s, error, attempt, cache_hits, cache_misses, metrics, owner"
 )
+_LEASE_COLUMNS = "owner, host, pid, started_at, heartbeat_at, timeout_s"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but not ours to signal
+        return True
+    return True
 
 
 def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
@@ -463,13 +526,25 @@ class Storage:
         return trial
 
     def _wrong_state(
-        self, cur: sqlite3.Cursor, sid: int, name: str, number: int, expected: TrialState
-    ) -> StorageError:
+        self,
+        cur: sqlite3.Cursor,
+        sid: int,
+        name: str,
+        number: int,
+        expected: TrialState,
+        owner: str | None = None,
+    ) -> StorageError | LeaseLostError:
         row = cur.execute(
-            "SELECT state FROM trials WHERE study_id = ? AND number = ?", (sid, number)
+            "SELECT state, owner FROM trials WHERE study_id = ? AND number = ?", (sid, number)
         ).fetchone()
         if row is None:
             return StorageError(f"study {name!r} has no trial {number}")
+        if owner is not None and (row[1] != owner or row[0] != expected):
+            return LeaseLostError(
+                f"trial {number} of study {name!r} was re-queued by another driver, which took "
+                "over this driver's lease after it missed its heartbeats; this driver stops "
+                "here, and every result it stored is kept"
+            )
         return StorageError(f"trial {number} of study {name!r} is {row[0]}, not {expected}")
 
     # -- studies --------------------------------------------------------------------------------
@@ -497,11 +572,26 @@ class Storage:
                 elapsed_s=float(row[5]),
             )
 
-    def create_study(self, name: str, fingerprint: dict[str, str], spec_json: str) -> StudyRecord:
-        """A new study; refuses an existing name so two runs never share one by accident."""
+    @overload
+    def create_study(
+        self, name: str, fingerprint: dict[str, str], spec_json: str
+    ) -> StudyRecord: ...
+
+    @overload
+    def create_study(
+        self, name: str, fingerprint: dict[str, str], spec_json: str, *, exist_ok: bool
+    ) -> StudyRecord | None: ...
+
+    def create_study(
+        self, name: str, fingerprint: dict[str, str], spec_json: str, *, exist_ok: bool = False
+    ) -> StudyRecord | None:
+        """A new study; refuses an existing name so two runs never share one by accident
+        (``exist_ok``: None instead, for drivers that join a study as it is created)."""
         record = StudyRecord(name, dict(fingerprint), spec_json, time.time())
         with self._write() as cur:
             if cur.execute("SELECT 1 FROM studies WHERE name = ?", (name,)).fetchone():
+                if exist_ok:
+                    return None
                 raise StorageError(f"study {name!r} already exists in {self.url}")
             cur.execute(
                 "INSERT INTO studies (name, fingerprint, spec_json, created_at) "
@@ -577,9 +667,31 @@ class Storage:
     # -- trials ---------------------------------------------------------------------------------
 
     def create_trial(
-        self, name: str, params: dict[str, Any], state: TrialState = TrialState.RUNNING
+        self,
+        name: str,
+        params: dict[str, Any],
+        state: TrialState = TrialState.RUNNING,
+        *,
+        owner: str | None = None,
     ) -> TrialRecord:
         """A new trial with the next number, assigned under the write lock so it is unique."""
+        trial = self.add_trial(name, params, state, owner=owner)
+        assert trial is not None  # no budget, no distinctness: always added
+        return trial
+
+    def add_trial(
+        self,
+        name: str,
+        params: dict[str, Any],
+        state: TrialState = TrialState.RUNNING,
+        *,
+        owner: str | None = None,
+        budget: int | None = None,
+        distinct: bool = False,
+    ) -> TrialRecord | None:
+        """A new trial, or None when the study already has ``budget`` trials or (``distinct``)
+        one with these very parameters: checked and written in one transaction, so several
+        drivers never overshoot a budget nor run a grid point twice."""
         state = TrialState(state)
         if state not in (TrialState.WAITING, TrialState.RUNNING):
             raise ValueError(f"a trial is created waiting or running, not {state}")
@@ -587,32 +699,72 @@ class Storage:
         started_at = time.time() if state is TrialState.RUNNING else None
         with self._write() as cur:
             sid = self._study_id(cur, name)
+            self._check_lease(cur, name, owner)
             number = int(
                 cur.execute(
                     "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (sid,)
                 ).fetchone()[0]
             )
+            if budget is not None and number >= budget:
+                return None
+            if distinct:
+                wanted = json.loads(params_json)
+                rows = cur.execute("SELECT params FROM trials WHERE study_id = ?", (sid,))
+                if any(json.loads(row[0]) == wanted for row in rows.fetchall()):
+                    return None
             cur.execute(
-                "INSERT INTO trials (study_id, number, state, params, started_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (sid, number, state.value, params_json, started_at),
+                "INSERT INTO trials (study_id, number, state, params, started_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (sid, number, state.value, params_json, started_at, owner),
             )
         return TrialRecord(
-            number=number, state=state, params=json.loads(params_json), started_at=started_at
+            number=number,
+            state=state,
+            params=json.loads(params_json),
+            started_at=started_at,
+            owner=owner,
         )
 
-    def start_trial(self, name: str, number: int) -> TrialRecord:
+    def start_trial(self, name: str, number: int, *, owner: str | None = None) -> TrialRecord:
         """WAITING -> RUNNING; refuses any other state so a trial never runs twice at once."""
         with self._write() as cur:
             sid = self._study_id(cur, name)
-            cur.execute(
-                "UPDATE trials SET state = 'running', started_at = ? "
-                "WHERE study_id = ? AND number = ? AND state = 'waiting'",
-                (time.time(), sid, number),
-            )
-            if cur.rowcount != 1:
+            trial = self._start(cur, sid, name, number, owner)
+            if trial is None:
                 raise self._wrong_state(cur, sid, name, number, TrialState.WAITING)
-            return self._fetch_trial(cur, sid, name, number)
+            return trial
+
+    def claim_trial(self, name: str, number: int, owner: str) -> TrialRecord | None:
+        """WAITING -> RUNNING for ``owner``; None when another driver claimed it first."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            self._check_lease(cur, name, owner)
+            return self._start(cur, sid, name, number, owner)
+
+    def _check_lease(self, cur: Any, name: str, owner: str | None) -> None:
+        """A driver whose lease was taken over starts no trial (LeaseLostError)."""
+        if owner is None:
+            return
+        if cur.execute(
+            "SELECT 1 FROM leases WHERE study = ? AND owner = ?", (name, owner)
+        ).fetchone():
+            return
+        raise LeaseLostError(
+            f"this driver's lease on study {name!r} was taken over by another driver after "
+            "it missed its heartbeats; this driver stops here, and every result it stored is kept"
+        )
+
+    def _start(
+        self, cur: Any, sid: int, name: str, number: int, owner: str | None
+    ) -> TrialRecord | None:
+        cur.execute(
+            "UPDATE trials SET state = 'running', started_at = ?, owner = ? "
+            "WHERE study_id = ? AND number = ? AND state = 'waiting'",
+            (time.time(), owner, sid, number),
+        )
+        if cur.rowcount != 1:
+            return None
+        return self._fetch_trial(cur, sid, name, number)
 
     def report(self, name: str, number: int, step: int, value: float) -> None:
         """Add (or overwrite) the intermediate value of a running trial at ``step``."""
@@ -643,12 +795,14 @@ class Storage:
         cache_misses: int = 0,
         metrics: Mapping[str, Sequence[float]] | None = None,
         output: str | None = None,
+        owner: str | None = None,
     ) -> TrialRecord:
         """RUNNING -> a finished state, with its result, in one commit (never half-written).
 
         ``duration_s`` defaults to finished_at - started_at; ``intermediate=None`` keeps the
         reported values, a mapping replaces them; ``output`` (the trial's captured output)
-        replaces an earlier attempt's.
+        replaces an earlier attempt's. With ``owner``, only a trial that owner runs is
+        finished: LeaseLostError when another driver took it over.
         """
         state = TrialState(state)
         if state not in FINISHED_STATES:
@@ -662,7 +816,7 @@ class Storage:
                 "UPDATE trials SET state = ?, value = ?, fold_values = ?, fold_durations = ?, "
                 "finished_at = ?, duration_s = COALESCE(?, ? - started_at), error = ?, "
                 "cache_hits = ?, cache_misses = ?, metrics = ? "
-                "WHERE study_id = ? AND number = ? AND state = 'running'",
+                "WHERE study_id = ? AND number = ? AND state = 'running'" + _owned(owner),
                 (
                     state.value,
                     _enc_float(value),
@@ -677,10 +831,11 @@ class Storage:
                     _enc_metrics(metrics or {}),
                     sid,
                     number,
+                    *_owner_args(owner),
                 ),
             )
             if cur.rowcount != 1:
-                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING, owner)
             if intermediate is not None:
                 cur.execute(
                     "DELETE FROM intermediate WHERE study_id = ? AND number = ?", (sid, number)
@@ -697,45 +852,164 @@ class Storage:
                 )
             return self._fetch_trial(cur, sid, name, number)
 
-    def requeue(self, name: str, number: int) -> None:
+    def requeue(self, name: str, number: int, *, owner: str | None = None) -> None:
         """RUNNING -> WAITING for a retry: same number and params, attempt + 1.
 
         The previous attempt's intermediate values are dropped, since the retry starts over.
+        With ``owner``, only a trial that owner runs (LeaseLostError otherwise).
         """
         with self._write() as cur:
             sid = self._study_id(cur, name)
             cur.execute(
                 "UPDATE trials SET state = 'waiting', attempt = attempt + 1, started_at = NULL "
-                "WHERE study_id = ? AND number = ? AND state = 'running'",
-                (sid, number),
+                "WHERE study_id = ? AND number = ? AND state = 'running'" + _owned(owner),
+                (sid, number, *_owner_args(owner)),
             )
             if cur.rowcount != 1:
-                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+                raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING, owner)
             cur.execute("DELETE FROM intermediate WHERE study_id = ? AND number = ?", (sid, number))
 
-    def requeue_running(self, name: str) -> list[int]:
-        """Re-queue every RUNNING trial (after an interrupt or crash); returns their numbers."""
+    def requeue_running(self, name: str, *, owner: str | None = None) -> list[int]:
+        """Re-queue the RUNNING trials (after an interrupt or crash); returns their numbers.
+
+        With ``owner``, only that driver's, so a stopping driver leaves the others' alone.
+        """
         with self._write() as cur:
             sid = self._study_id(cur, name)
-            numbers = [
-                int(r[0])
-                for r in cur.execute(
-                    "SELECT number FROM trials WHERE study_id = ? AND state = 'running' "
-                    "ORDER BY number",
-                    (sid,),
-                )
-            ]
-            if numbers:
-                cur.execute(
-                    "UPDATE trials SET state = 'waiting', attempt = attempt + 1, "
-                    "started_at = NULL WHERE study_id = ? AND state = 'running'",
-                    (sid,),
-                )
-                cur.executemany(
-                    "DELETE FROM intermediate WHERE study_id = ? AND number = ?",
-                    [(sid, n) for n in numbers],
-                )
+            return self._requeue_where(cur, sid, _owned(owner), _owner_args(owner))
+
+    def _requeue_where(self, cur: Any, sid: int, where: str, args: Sequence[Any]) -> list[int]:
+        numbers = [
+            int(r[0])
+            for r in cur.execute(
+                "SELECT number FROM trials WHERE study_id = ? AND state = 'running'"
+                + where
+                + " ORDER BY number",
+                (sid, *args),
+            ).fetchall()
+        ]
+        if numbers:
+            cur.executemany(
+                "UPDATE trials SET state = 'waiting', attempt = attempt + 1, started_at = NULL "
+                "WHERE study_id = ? AND number = ?",
+                [(sid, n) for n in numbers],
+            )
+            cur.executemany(
+                "DELETE FROM intermediate WHERE study_id = ? AND number = ?",
+                [(sid, n) for n in numbers],
+            )
         return numbers
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, lease: LeaseRecord, *, join: bool) -> Takeover:
+        """Take a lease on the study (existing or not yet created) in one transaction.
+
+        Stale leases are removed and their running trials re-queued, as are running trials
+        that no lease owns. A live lease of another driver refuses the study (StudyBusyError)
+        unless ``join``; nothing is changed then.
+        """
+        with self._write() as cur:
+            now = time.time()
+            live = [
+                other
+                for other in self._leases(cur, name)
+                if other.owner != lease.owner and not other.stale(now, socket.gethostname())
+            ]
+            if live and not join:
+                first = min(live, key=lambda other: other.started_at)
+                raise StudyBusyError(
+                    f"study {name!r} is being run by {first.where} since "
+                    f"{_when(first.started_at)} (last heartbeat {now - first.heartbeat_at:.0f} s "
+                    f"ago) in {self.url}; use --join to help it"
+                )
+            takeover = self._reap(cur, name, now)
+            cur.execute(
+                f"INSERT INTO leases (study, {_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    lease.owner,
+                    lease.host,
+                    lease.pid,
+                    lease.started_at,
+                    lease.heartbeat_at,
+                    lease.timeout_s,
+                ),
+            )
+            return takeover
+
+    def reap_stale_leases(self, name: str) -> Takeover:
+        """Remove stale leases and re-queue the trials no live lease owns."""
+        with self._write() as cur:
+            return self._reap(cur, name, time.time())
+
+    def _reap(self, cur: Any, name: str, now: float) -> Takeover:
+        takeover = Takeover()
+        host = socket.gethostname()
+        stale = [lease for lease in self._leases(cur, name) if lease.stale(now, host)]
+        for lease in stale:
+            cur.execute("DELETE FROM leases WHERE study = ? AND owner = ?", (name, lease.owner))
+        row = cur.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            takeover.stale = [(lease, []) for lease in stale]
+            return takeover
+        sid = int(row[0])
+        for lease in stale:
+            numbers = self._requeue_where(cur, sid, " AND owner = ?", (lease.owner,))
+            takeover.stale.append((lease, numbers))
+        takeover.orphans = self._requeue_where(
+            cur,
+            sid,
+            " AND (owner IS NULL OR owner NOT IN (SELECT owner FROM leases WHERE study = ?))",
+            (name,),
+        )
+        return takeover
+
+    def heartbeat(self, name: str, owner: str) -> bool:
+        """Renew the lease; False when it is gone (another driver took it over)."""
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE leases SET heartbeat_at = ? WHERE study = ? AND owner = ?",
+                (time.time(), name, owner),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM leases WHERE study = ? AND owner = ?", (name, owner))
+
+    def leases(self, name: str) -> list[LeaseRecord]:
+        """The drivers holding (or having held, if stale) a lease on the study, oldest first."""
+        with self._read() as cur:
+            return self._leases(cur, name)
+
+    def _leases(self, cur: Any, name: str) -> list[LeaseRecord]:
+        rows = cur.execute(
+            f"SELECT {_LEASE_COLUMNS} FROM leases WHERE study = ? ORDER BY started_at", (name,)
+        ).fetchall()
+        with decoding(self.url, f"the leases of study {name!r}"):
+            return [
+                LeaseRecord(str(r[0]), str(r[1]), int(r[2]), float(r[3]), float(r[4]), float(r[5]))
+                for r in rows
+            ]
+
+    def claim_evaluation(self, name: str, owner: str, looks: int) -> bool:
+        """Whether ``owner`` is the one driver to score the test set, which has ``looks``
+        evaluations so far: False when another look was recorded since, or another live
+        driver claimed it (the claim of a driver whose lease is gone passes on)."""
+        with self._write() as cur:
+            sid = self._study_id(cur, name)
+            recorded = cur.execute(
+                "SELECT COUNT(*) FROM test_evaluations WHERE study_id = ?", (sid,)
+            ).fetchone()[0]
+            if int(recorded) != looks:
+                return False
+            current = cur.execute("SELECT evaluator FROM studies WHERE id = ?", (sid,)).fetchone()
+            holders = {lease.owner for lease in self._leases(cur, name)}
+            if current[0] is not None and current[0] != owner and current[0] in holders:
+                return False
+            cur.execute("UPDATE studies SET evaluator = ? WHERE id = ?", (owner, sid))
+            return True
 
     def trials(self, name: str, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
         """The study's trials ordered by number, optionally only those in ``states``."""
@@ -819,6 +1093,8 @@ class Storage:
         params_json = _dumps(params)
         with self._write() as cur:
             sid = self._study_id(cur, name)
+            if cur.execute("SELECT 1 FROM baselines WHERE study_id = ?", (sid,)).fetchone():
+                return  # another driver of the study planned it first
             number = None
             if as_trial:
                 number = int(
@@ -941,6 +1217,18 @@ class Storage:
         return f"Storage({self.url!r})"
 
 
+def _owned(owner: str | None) -> str:
+    return "" if owner is None else " AND owner = ?"
+
+
+def _owner_args(owner: str | None) -> tuple[str, ...]:
+    return () if owner is None else (owner,)
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
 def _check_numbering(records: Sequence[TrialRecord], url: str, name: str) -> None:
     """Trials are numbered 0, 1, 2, ... with no gap: the driver's bookkeeping relies on it."""
     for expected, trial in enumerate(records):
@@ -969,6 +1257,7 @@ def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
         cache_hits=int(row[11]),
         cache_misses=int(row[12]),
         metrics={name: _dec_float_list(json.dumps(v)) for name, v in json.loads(row[13]).items()},
+        owner=row[14],
     )
 
 

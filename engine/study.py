@@ -4,12 +4,17 @@ The driver owns the sampler, the pruner and the storage; the executor only runs 
 the development rows. A run killed at any point resumes where it stopped: trials left
 running are re-queued with their parameters and run again. The test rows reach one place
 only, the final evaluation.
+
+A driver holds a lease on its study (``tunedag.lease``) from before it reads anything until
+it returns; with ``join`` it shares the study with the drivers already on it, and exactly
+one of them, the first to claim it once the study is finished, scores the test set.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,18 +30,21 @@ from tunedag.dryrun import dry_run
 from tunedag.errors import (
     InterruptedStudy,
     SpecChangedError,
+    StorageError,
     StudyFailedError,
     TestSetLockedError,
+    UsageError,
 )
 from tunedag.evaluation import evaluate_test_set, save_missing_model
 from tunedag.events import Events
+from tunedag.lease import Lease, lease_timeout
 from tunedag.ledger import Ledger
 from tunedag.model import model_path
 from tunedag.observer import Observer, Observers
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
 from tunedag.registry import Plugins, make_plugins
-from tunedag.result import StudyResult, read_result
-from tunedag.search import Interrupt, Limits, Search, StudyContext
+from tunedag.result import Driver, StudyResult, read_result
+from tunedag.search import POLL_S, Interrupt, Limits, Search, StudyContext, report_takeover
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.storage import (
@@ -60,6 +68,7 @@ def run(
     max_new_trials: int | None = None,
     fresh: bool = False,
     allow_second_look: bool = False,
+    join: bool = False,
     events: Events | None = None,
     plugins: Plugins | None = None,
     observers: Sequence[Observer] = (),
@@ -68,9 +77,18 @@ def run(
 
     ``observers`` run besides those the spec lists (made by the caller, with their options).
 
-    Raises StudyFailedError (exit 1), TestSetLockedError (3), SpecChangedError (65) or
-    InterruptedStudy (130/143); every stored result survives each of them.
+    ``join`` shares the study with drivers already running it on the same storage; without
+    it, a study another live driver runs is refused (StudyBusyError, exit 75).
+
+    Raises StudyFailedError (exit 1), TestSetLockedError (3), SpecChangedError (65),
+    StudyBusyError or LeaseLostError (75) or InterruptedStudy (130/143); every stored result
+    survives each of them.
     """
+    if join and fresh:
+        raise UsageError(
+            "--fresh starts a new study, which other drivers cannot be running: "
+            "drop --join or --fresh"
+        )
     plugins = plugins or make_plugins()
     events = events or Events()
     events.study = spec.name
@@ -81,7 +99,7 @@ def run(
         driver.observers = Observers.of_spec(spec, plugins, observers)
         with _signals_raise() as driver.interrupt:
             try:
-                result = driver.run(max_new_trials, fresh, allow_second_look)
+                result = driver.run(max_new_trials, fresh, allow_second_look, join)
             finally:
                 driver.observers.close()
     return result.with_model(model_path(spec, storage), spec.allow_imports)
@@ -98,6 +116,17 @@ def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
             return None
         result = read_result(store, record, direction_of(spec))
         result.looks = looks_of_study(spec, store.test_evaluations(spec.name))
+        now, host = time.time(), socket.gethostname()
+        result.drivers = [
+            Driver(
+                lease.owner,
+                lease.where,
+                lease.started_at,
+                now - lease.heartbeat_at,
+                lease.stale(now, host),
+            )
+            for lease in store.leases(spec.name)
+        ]
     return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 
@@ -136,7 +165,23 @@ class _Driver:
         self.ledger = Ledger()
         self.interrupt = Interrupt()
 
-    def run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
+    def run(
+        self, max_new_trials: int | None, fresh: bool, allow_second_look: bool, join: bool
+    ) -> StudyResult:
+        """Take the lease, run the study, give the lease back whatever happens."""
+        timeout = lease_timeout(self.spec.execution.lease_timeout)
+        self.lease = Lease(self.storage, self.name, timeout)
+        self.takeover = self.lease.acquire(join=join)
+        try:
+            result = self._run(max_new_trials, fresh, allow_second_look)
+        except BaseException:
+            with contextlib.suppress(StorageError):  # the error that stopped the run wins
+                self.lease.release()
+            raise
+        self.lease.release()
+        return result
+
+    def _run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
         self.lock = TestSetLock(
             self.spec, prepared.test, str(self.storage.path or self.storage.url)
@@ -166,7 +211,6 @@ class _Driver:
             self._emit_finished(result)  # nothing to run: say so, as the last event
             self.observers.after_study(self.context, result)
             return result
-        self._requeue_abandoned()
         started = time.monotonic()
         budget = self.spec.budget
         self.events.emit(
@@ -182,6 +226,7 @@ class _Driver:
             pruner={"name": self.spec.pruner.name, "options": self.spec.pruner.options},
             best=self.ledger.best_summary(),
         )
+        report_takeover(self.events, self.takeover, self._requeued)
         if existing is None:  # a new study: say once what looks wrong with its data
             for warning in data_warnings(self.spec, prepared.dev, prepared.test):
                 self.events.emit("warning", message=str(warning), field=warning.path)
@@ -193,6 +238,7 @@ class _Driver:
             self.interrupt,
             self.direction,
             self.observers,
+            lease=self.lease,
         )
         limits = Limits(
             trials=self.spec.budget.trials,
@@ -218,9 +264,12 @@ class _Driver:
             self.events.emit("study_archived", archived_as=archived)
             record = None
         if record is None:
-            record = self.storage.create_study(self.name, fingerprint, spec_json)
-            self.storage.save_folds(self.name, prepared.folds)
-            return record
+            created = self.storage.create_study(self.name, fingerprint, spec_json, exist_ok=True)
+            if created is not None:
+                self.storage.save_folds(self.name, prepared.folds)
+                return created
+            record = self.storage.get_study(self.name)  # a joining driver made it first
+            assert record is not None
         changed = [
             part for part, value in fingerprint.items() if record.fingerprint.get(part) != value
         ]
@@ -243,17 +292,17 @@ class _Driver:
             return False
         return len(self.ledger) < self.spec.budget.trials
 
-    def _requeue_abandoned(self) -> None:
-        for number in self.storage.requeue_running(self.name):
-            trial = self.storage.get_trial(self.name, number)
-            self.ledger.put(trial)
-            self.events.emit(
-                "trial_requeued",
-                number=number,
-                reason="left running by a stopped run",
-                attempt=trial.attempt - 1,
-                best=self.ledger.best_summary(),
-            )
+    def _requeued(self, number: int, reason: str) -> None:
+        """A trial a stopped driver left running, now back in the queue."""
+        trial = self.storage.get_trial(self.name, number)
+        self.ledger.put(trial)
+        self.events.emit(
+            "trial_requeued",
+            number=number,
+            reason=reason,
+            attempt=trial.attempt - 1,
+            best=self.ledger.best_summary(),
+        )
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -265,12 +314,18 @@ class _Driver:
             self.observers.after_study(self.context, result)
             return result
         self.storage.set_finished(self.name, reason)
+        looks = len(self.storage.test_evaluations(self.name))  # read before the result
         result = self._result()
         best = result.best
         self._emit_finished(result)
         if reason == "failed":
             self.observers.after_study(self.context, result)
             raise StudyFailedError(self._failed_message())
+        wanted = best is not None and (result.test is None or second_look)
+        if not self._claim_evaluation(wanted, looks):
+            result = self._result()  # another driver scored the test set: its result
+            self.observers.after_study(self.context, result)
+            return result
         score_outside_space(self.storage, prepared, self.graph)
         if best is not None and (result.test is None or second_look):
             evaluation = evaluate_test_set(
@@ -301,6 +356,21 @@ class _Driver:
             result = self._result()
         self.observers.after_study(self.context, result)
         return result
+
+    def _claim_evaluation(self, wanted: bool, looks: int) -> bool:
+        """Whether this driver scores the test set, which has ``looks`` evaluations so far.
+
+        Only one driver of a study claims it; the others wait until it recorded its look
+        (False), or claim it in turn when it stopped without one.
+        """
+        while not self.storage.claim_evaluation(self.name, self.lease.owner, looks):
+            if not wanted or len(self.storage.test_evaluations(self.name)) > looks:
+                return False
+            time.sleep(POLL_S)
+            self.interrupt.check()
+            self.lease.check()
+            report_takeover(self.events, self.storage.reap_stale_leases(self.name), self._requeued)
+        return True
 
     def _save_missing_model(self, prepared: Prepared, evaluation: TestEvaluation) -> None:
         trial = self.storage.get_trial(self.name, evaluation.trial_number)

@@ -24,6 +24,7 @@ MAX_GRID_POINTS = 1_000_000
 
 class GridSampler(Sampler):
     name = "grid"
+    distinct = True
 
     class Options(Sampler.Options):
         shuffle: bool = Field(False, description="visit the grid in a seeded random order")

@@ -89,7 +89,7 @@ def test_schema_version_recorded(url: str) -> None:
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     conn.close()
-    assert int(row[0]) == SCHEMA_VERSION == 5
+    assert int(row[0]) == SCHEMA_VERSION == 6
     assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 
 

@@ -352,6 +352,11 @@ class ExecutionSpec(Strict):
     workers: int = Field(1, ge=1, le=MAX_WORKERS)
     executor: str = "local"
     address: str | None = Field(None, description="a scheduler address for distributed executors")
+    lease_timeout: Duration | None = Field(
+        None,
+        description="a driver silent this long loses its lease on the study to the next "
+        "driver, such as 30s (default 60s; TUNEDAG_LEASE_TIMEOUT wins)",
+    )
     cache: CacheSpec | Literal["off"] = Field(
         default_factory=CacheSpec,
         description="reuse of fitted preprocessing across trials and folds, or off",
