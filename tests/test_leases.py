@@ -65,7 +65,8 @@ def test_a_live_lease_refuses_a_second_driver_and_changes_nothing(store: Storage
     store.acquire_lease("s", lease("a"), join=False)
     running = store.add_trial("s", {"x": 1}, owner="a")
     assert running is not None
-    with pytest.raises(StudyBusyError, match=rf"is being run by {HOST}:{os.getpid()} since .*--join"):
+    busy = rf"is being run by {HOST}:{os.getpid()} since .*--join"
+    with pytest.raises(StudyBusyError, match=busy):
         store.acquire_lease("s", lease("b"), join=False)
     assert [x.owner for x in store.leases("s")] == ["a"]
     assert store.get_trial("s", 0).state == TrialState.RUNNING
