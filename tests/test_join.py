@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_schema import check_event
 from helpers import (
     PLUGIN_MODULE,
     base_spec,
@@ -76,6 +77,9 @@ def check_shared_study(spec: dict[str, Any], logs: list[Path], events: list[Path
     points = [json.dumps(t.params, sort_keys=True) for t in trials]
     assert len(set(points)) == budget, "a grid point ran twice"
     assert len(evaluations) == 1, evaluations
+    for path in events:
+        for event in read_events(path):
+            check_event(event)
     looked = [e for path in events for e in read_events(path) if e["event"] == "test_evaluated"]
     assert len(looked) == 1, looked
     assert leases == []  # every driver gave its lease back (or had it taken over)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_schema import check_event
 from helpers import (
     PLUGIN_MODULE,
     base_spec,
@@ -236,6 +237,8 @@ def test_the_next_run_takes_over_a_killed_drivers_lease(plugins: Path, tmp_path:
     events = tmp_path / "next.jsonl"
     done = run_process(["run", path, "--events-file", events], tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
+    for event in read_events(events):
+        check_event(event)
     [taken] = [e for e in read_events(events) if e["event"] == "lease_taken_over"]
     assert taken["owner"] == f"{HOST}:{killed.pid}" and taken["requeued"]
     requeued = {e["number"] for e in read_events(events) if e["event"] == "trial_requeued"}
