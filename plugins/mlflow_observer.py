@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import socket
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,7 @@ class MlflowObserver(Observer):
     def __init__(self, options: Observer.Options | None = None) -> None:
         super().__init__(options)
         self._client: Any = None
+        self._study: Any = None
         self._experiment = ""
         self._parent = ""
         self._key = ""
@@ -85,7 +89,7 @@ class MlflowObserver(Observer):
         self._metric = ""
         self._runs: dict[int, str] = {}  # trial number -> its run
         self._running: set[int] = set()  # trials whose run this driver set running
-        self._ended = False
+        self._status = "KILLED"  # how the study's run ends unless after_study says otherwise
 
     @classmethod
     def check_environment(cls) -> list[str]:
@@ -102,6 +106,7 @@ class MlflowObserver(Observer):
         from mlflow.tracking import MlflowClient
 
         record = study.storage.get_study(study.name)
+        self._study = study
         self._client = MlflowClient(tracking_uri=self.options.tracking_uri)
         self._key = study_key(record)
         self._sampler = study.spec.sampler.name
@@ -112,8 +117,9 @@ class MlflowObserver(Observer):
         tags[f"{TAG}budget"] = str(study.spec.budget.trials)
         self._parent = self._open_parent(study, tags)
         logged = self._find_trial_runs()
+        others = _other_drivers(study)  # a driver of a shared study logs its own trials
         for trial in study.storage.trials(study.name):
-            if trial.state in FINAL and trial.number not in logged:
+            if trial.state in FINAL and trial.number not in logged and trial.owner not in others:
                 self._log_trial(trial)
 
     def before_trial(self, study: Any, trial: TrialRecord) -> None:
@@ -146,17 +152,18 @@ class MlflowObserver(Observer):
             tags.append(RunTag(f"{TAG}test_trial", str(result.test.trial_number)))
         self._client.log_batch(self._parent, metrics=metrics, tags=tags)
         self._log_artifacts(study, result)
-        status = "FAILED" if result.reason == "failed" else "FINISHED"
-        self._client.set_terminated(self._parent, status)
-        self._ended = True
+        self._status = "FAILED" if result.reason == "failed" else "FINISHED"
 
     def close(self) -> None:
         if self._client is None or not self._parent:
             return
         for number in self._running:  # re-queued: the next run reuses these runs
             self._client.set_terminated(self._runs[number], "KILLED")
-        if not self._ended:
-            self._client.set_terminated(self._parent, "KILLED")
+        self._running.clear()
+        # called once this driver gave its lease back: of the drivers of a shared study
+        # (run --join), the last one to stop ends the study's run
+        if not _other_drivers(self._study):
+            self._client.set_terminated(self._parent, self._status)
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -208,11 +215,10 @@ class MlflowObserver(Observer):
         return created_id
 
     def _find_parent(self) -> str | None:
-        runs = self._search(
-            f"tags.`{TAG}study_key` = '{self._key}' and tags.`{TAG}role` = 'study'",
-            order_by=["attributes.start_time ASC"],
-        )
-        return runs[0].info.run_id if runs else None
+        """The study's run; of two made at once by two drivers, the same one for both."""
+        runs = self._search(f"tags.`{TAG}study_key` = '{self._key}' and tags.`{TAG}role` = 'study'")
+        first = min(runs, key=lambda run: (run.info.start_time, run.info.run_id), default=None)
+        return None if first is None else str(first.info.run_id)
 
     def _find_trial_runs(self) -> set[int]:
         """Fill ``_runs`` with the trial runs under the parent; the trials fully logged."""
@@ -224,13 +230,11 @@ class MlflowObserver(Observer):
                 logged.add(number)
         return logged
 
-    def _search(self, query: str, order_by: Sequence[str] = ()) -> list[Any]:
+    def _search(self, query: str) -> list[Any]:
         runs: list[Any] = []
         token = None
         while True:
-            page = self._client.search_runs(
-                [self._experiment], query, order_by=list(order_by), page_token=token
-            )
+            page = self._client.search_runs([self._experiment], query, page_token=token)
             runs += page
             token = page.token
             if not token:
@@ -318,3 +322,13 @@ class MlflowObserver(Observer):
 @hookimpl
 def register_observers(register: Any) -> None:
     register(MlflowObserver)
+
+
+def _other_drivers(study: Any) -> set[str]:
+    """The lease owners of the other live drivers of a shared study (``run --join``)."""
+    now, host = time.time(), socket.gethostname()
+    return {
+        lease.owner
+        for lease in study.storage.leases(study.name)
+        if not lease.stale(now, host) and (lease.host, lease.pid) != (host, os.getpid())
+    }

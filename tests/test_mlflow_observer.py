@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,6 +26,8 @@ from helpers import (
     db_file,
     fresh_running_trial,
     install_plugins,
+    kill_group,
+    peek_trials,
     popen,
     run_process,
     stored_trials,
@@ -230,3 +233,44 @@ def test_a_killed_run_resumes_into_the_same_parent_run_with_no_trial_twice(
     for number in left_running:  # re-run in the run it started in, on its second attempt
         assert by_number[number].data.tags["tunedag.attempt"] == "2"
     assert {r.info.run_id for r in before} <= {r.info.run_id for r in by_number.values()}
+
+
+@pytest.mark.slow
+def test_drivers_sharing_a_study_log_into_one_parent_run_each_trial_once(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_plugins(tmp_path)
+    monkeypatch.setenv("TUNEDAG_LEASE_TIMEOUT", "900")  # the paused driver keeps its lease
+    nap = {"name": "nap", "estimator": f"{PLUGIN_MODULE}.Sleep", "params": {"seconds": 0.1}}
+    spec = observed_spec(
+        tmp_path,
+        tracking_uri,
+        pipeline=[nap, *base_spec(tmp_path)["pipeline"]],
+        budget={"trials": 10, "max_failed": 0},
+        execution={"cache": "off"},
+        allow_imports=[PLUGIN_MODULE],
+    )
+    path = write_spec(tmp_path, spec)
+    db = db_file(spec)
+
+    def complete() -> int:
+        return sum(1 for row in peek_trials(db) if row["state"] in ("complete", "pruned"))
+
+    logs = [tmp_path / f"driver-{k}.log" for k in range(2)]
+    first = popen(["run", path, "--join"], tmp_path, log=logs[0], new_session=True)
+    drivers = [first]
+    try:
+        wait_until(lambda: complete() >= 1, 300, "the first driver finished a trial", first)
+        os.killpg(first.pid, signal.SIGSTOP)  # paused, so the second driver surely joins
+        done = complete()
+        drivers.append(popen(["run", path, "--join"], tmp_path, log=logs[1], new_session=True))
+        wait_until(lambda: complete() > done, 300, "the second driver finished a trial")
+        os.killpg(first.pid, signal.SIGCONT)
+        for driver, log in zip(drivers, logs, strict=True):
+            assert driver.wait(timeout=600) == 0, log.read_text()
+    finally:
+        for driver in drivers:
+            kill_group(driver)
+    assert len({t.owner for t in stored_trials(spec)}) == 2  # both drivers ran trials
+    parent, _ = check_logged_once(spec, tracking_uri)
+    assert parent.info.status == "FINISHED" and "test_accuracy" in parent.data.metrics
