@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-import numpy as np
-from threadpoolctl import threadpool_limits
-
-from tunedag.estimators import pipeline_of
-from tunedag.executor import Task, TrialOutcome
-from tunedag.prepare import Prepared
-from tunedag.scheduler import Scheduler
-from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import CategoricalDimension, FloatDimension, Spec
 from tunedag.storage import Storage, TrialRecord, TrialState
+
+if TYPE_CHECKING:  # scoring the baseline needs them; reading and describing it does not
+    import networkx as nx
+
+    from tunedag.executor import TrialOutcome
+    from tunedag.prepare import Prepared
+    from tunedag.space import Params, SearchSpace
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -64,6 +62,8 @@ def default_params(spec: Spec, space: SearchSpace) -> Params | None:
     """The pipeline's default value of each active searched parameter; None without one."""
     if spec.pipeline is None:
         return None
+    from tunedag.estimators import pipeline_of
+
     defaults = pipeline_of(spec).get_params(deep=True)
     params: Params = {}
     for name in space.names:
@@ -88,6 +88,8 @@ def plan_baseline(storage: Storage, spec: Spec, sampler_cls: Any) -> None:
         return
     if any(storage.count_trials(spec.name).values()):
         return
+    from tunedag.space import SearchSpace
+
     space = SearchSpace(spec.space)
     params = default_params(spec, space)
     if params is None:
@@ -115,6 +117,11 @@ def score_outside_space(storage: Storage, prepared: Prepared, graph: nx.DiGraph)
     record = storage.baseline(name)
     if record is None or record["trial"] is not None or record["scored"]:
         return
+    from threadpoolctl import threadpool_limits
+
+    from tunedag.executor import Task
+    from tunedag.scheduler import Scheduler
+
     workload = prepared.workload
     scheduler = Scheduler(graph, workload, lambda number, step, value: False)
     # no parameter set: the pipeline as the spec builds it, with its estimators' defaults
@@ -166,13 +173,19 @@ def compare(baseline: Baseline, best: TrialRecord | None, direction: str) -> Com
         return None
     sign = 1.0 if direction == "maximize" else -1.0
     gain = sign * (best.value - baseline.value)
-    spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0
+    spread = _sample_std(best.fold_values) if len(best.fold_values) > 1 else 0.0
     return Comparison(
         gain=gain,
         stds=gain / spread if spread > 0 else None,
         beaten=gain > 0,
         best_is_baseline=baseline.trial is not None and best.number == baseline.trial,
     )
+
+
+def _sample_std(values: list[float]) -> float:
+    """The folds' sample standard deviation (ddof 1); NaN when a fold is NaN."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def baseline_payload(

@@ -53,9 +53,14 @@ def captured_output(sink: IO[bytes] | None = None, *, echo: bool = False) -> Ite
     _flush_python_streams()
     owned = sink is None
     target: IO[bytes] = tempfile.TemporaryFile() if sink is None else sink  # noqa: SIM115
-    target.seek(0)
-    target.truncate()
-    saved = os.dup(1), os.dup(2)
+    try:
+        target.seek(0)
+        target.truncate()
+        saved = os.dup(1), os.dup(2)
+    except BaseException:
+        if owned:
+            target.close()
+        raise
     try:
         os.dup2(target.fileno(), 1)
         os.dup2(target.fileno(), 2)

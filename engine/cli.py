@@ -34,7 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEBUG_ENV = "TUNEDAG_DEBUG"
 
 
-class Stopped(BaseException):
+class Interrupted(BaseException):
     """SIGINT or SIGTERM before a run installs its own handlers (imports, spec parsing).
 
     A BaseException, so no ``except Exception`` on the way turns it into another error.
@@ -71,8 +71,8 @@ def _handled(function: F) -> F:
             click.echo(f"error: {error}" if "\n" not in str(error) else str(error), err=True)
             full = debugging() or error.exit_code == 70
             _fail(machine, error, error.exit_code, with_traceback=full)
-        except (KeyboardInterrupt, Stopped) as error:
-            code = error.exit_code if isinstance(error, Stopped) else 130
+        except (KeyboardInterrupt, Interrupted) as error:
+            code = error.exit_code if isinstance(error, Interrupted) else 130
             click.echo(f"interrupted (exit {code})", err=True)
             _fail(machine, error, code)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
@@ -132,13 +132,13 @@ def _machine() -> MachineOutput:
 
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``Stopped`` until a run installs its own handlers."""
+    """SIGINT and SIGTERM raise ``Interrupted`` until a run installs its own handlers."""
     if not _in_main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise Stopped(signum)
+        raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -182,10 +182,10 @@ class TunedagGroup(click.Group):
                 error.show()
                 _usage_envelope(argv, error)
                 sys.exit(error.exit_code)
-            except (click.exceptions.Abort, Stopped) as error:
+            except (click.exceptions.Abort, Interrupted) as error:
                 if not standalone_mode:
                     raise
-                code = error.exit_code if isinstance(error, Stopped) else 130
+                code = error.exit_code if isinstance(error, Interrupted) else 130
                 click.echo(f"interrupted (exit {code})", err=True)
                 sys.exit(code)
             except click.exceptions.Exit as exit_:
@@ -368,11 +368,12 @@ def run(
 @_handled
 def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: int | None) -> None:
     """Trials so far by state, the best, the stop reason; --trial N shows one trial."""
-    from tunedag.result import status_payload
-    from tunedag.study import status as study_status
+    from tunedag.result import read_status, status_payload
+    from tunedag.spec.validate import read_spec
     from tunedag.trial_view import trial_status
 
-    loaded = _load_spec(spec)
+    loaded = read_spec(spec)  # types only: status reads storage, it resolves no names
+    click.get_current_context().meta["tunedag.study"] = loaded.name
     if check:
         from tunedag.storage_check import check_storage_file
 
@@ -385,7 +386,7 @@ def status(spec: Path, storage: str | None, as_json: bool, check: bool, number: 
             for line in shown.describe():
                 click.echo(line, err=True)
         return
-    result = study_status(loaded, storage=storage)
+    result = read_status(loaded, storage=storage)
     if as_json:
         _machine().document(status_payload(loaded, result))
         return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from tunedag.baseline import Baseline, baseline_payload, read_baseline
 from tunedag.looks import Look
-from tunedag.storage import Storage, StudyRecord, TestEvaluation, TrialRecord, TrialState
+from tunedag.storage import (
+    Storage,
+    StudyRecord,
+    TestEvaluation,
+    TrialRecord,
+    TrialState,
+    open_storage,
+    storage_exists,
+)
 
 if TYPE_CHECKING:
     from tunedag.spec.models import Spec
@@ -162,6 +172,37 @@ class StudyResult:
         }
 
 
+def read_status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
+    """The stored study by state, its best and stop reason; None if it never ran.
+
+    Reads storage only (a file that does not exist is left uncreated), importing nothing a
+    run needs, so polling a study is fast.
+    """
+    from tunedag.testlock import looks_of_study
+
+    url = storage or spec.storage_url
+    if not storage_exists(url, Path.cwd()):
+        return None
+    with open_storage(url, Path.cwd()) as store:
+        record = store.get_study(spec.name)
+        if record is None:
+            return None
+        result = read_result(store, record, spec.objective.direction or "maximize")
+        result.looks = looks_of_study(spec, store.test_evaluations(spec.name))
+        now, host = time.time(), socket.gethostname()
+        result.drivers = [
+            Driver(
+                lease.owner,
+                lease.where,
+                lease.started_at,
+                now - lease.heartbeat_at,
+                lease.stale(now, host),
+            )
+            for lease in store.leases(spec.name)
+        ]
+    return result
+
+
 def status_payload(spec: Spec, result: StudyResult | None) -> dict[str, Any]:
     """The object ``status --json`` prints and ``results.json`` holds, even before a run.
 
@@ -175,12 +216,24 @@ def status_payload(spec: Spec, result: StudyResult | None) -> dict[str, Any]:
     payload["metric"] = spec.objective.metric
     payload["budget"] = {"trials": spec.budget.trials, "time": spec.budget.time, "used_time": used}
     payload["elapsed_s"] = _wall_span(result)
+    drivers = {driver.owner: driver for driver in (result.drivers if result is not None else [])}
     payload["running"] = [
-        {"number": t.number, "attempt": t.attempt, "started_at": t.started_at}
-        for t in trials
-        if t.state == TrialState.RUNNING
+        _running(t, drivers.get(t.owner or "")) for t in trials if t.state == TrialState.RUNNING
     ]
     return payload
+
+
+def _running(trial: TrialRecord, driver: Driver | None) -> dict[str, Any]:
+    """A running trial, its driver (HOST:PID) and that driver's last heartbeat, when known."""
+    return {
+        "number": trial.number,
+        "attempt": trial.attempt,
+        "started_at": trial.started_at,
+        "owner": trial.owner,
+        "driver": driver.where if driver is not None else None,
+        "heartbeat_age_s": round(driver.heartbeat_age_s, 3) if driver is not None else None,
+        "stale": driver is None or driver.stale,
+    }
 
 
 def _wall_span(result: StudyResult | None) -> float | None:

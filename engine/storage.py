@@ -23,6 +23,7 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -30,13 +31,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, overload
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from tunedag.errors import LeaseLostError, StorageAccessError, StorageError, StudyBusyError
 from tunedag.storage_errors import classify, damaged, decoding, refuse_truncated
 from tunedag.wal_guard import WalGuard
+
+if TYPE_CHECKING:  # numpy is imported where folds are read or written, not to read trials
+    import numpy as np
 
 __all__ = [
     "FINISHED_STATES",
@@ -337,6 +339,9 @@ def _dec_float_list(text: str) -> list[float]:
 
 def _json_default(obj: Any) -> Any:
     # Samplers often hand back numpy scalars; store them as the plain JSON value they stand for.
+    np = sys.modules.get("numpy")  # a numpy value means numpy is imported already
+    if np is None:
+        raise TypeError(f"{type(obj).__name__} value {obj!r} is not JSON-serialisable")
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.integer):
@@ -353,6 +358,8 @@ def _dumps(obj: Any) -> str:
 
 
 def _index_bytes(arr: Any, what: str) -> bytes:
+    import numpy as np
+
     a = np.asarray(arr)
     if a.ndim != 1 or not (a.size == 0 or np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"{what} must be a 1-D integer array, got {a.dtype} of shape {a.shape}")
@@ -360,6 +367,8 @@ def _index_bytes(arr: Any, what: str) -> bytes:
 
 
 def _index_array(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype="<i8").astype(np.int64)
 
 
@@ -1268,7 +1277,11 @@ def _enc_metrics(metrics: Mapping[str, Sequence[float]]) -> str:
 
 def _mean(values: Sequence[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
+    if not finite:
+        return math.nan
+    import numpy as np
+
+    return float(np.mean(finite))
 
 
 def open_storage(

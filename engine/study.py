@@ -43,7 +43,7 @@ from tunedag.model import model_path
 from tunedag.observer import Observer, Observers
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
 from tunedag.registry import Plugins, make_plugins
-from tunedag.result import Driver, StudyResult, read_result
+from tunedag.result import StudyResult, read_result, read_status
 from tunedag.search import POLL_S, Interrupt, Limits, Search, StudyContext, report_takeover
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
@@ -53,7 +53,6 @@ from tunedag.storage import (
     TestEvaluation,
     TrialState,
     open_storage,
-    storage_exists,
 )
 from tunedag.testlock import TestSetLock, looks_of_study
 
@@ -107,26 +106,9 @@ def run(
 
 def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
     """The study's trials by state, the best, the stop reason; None if it never ran."""
-    url = storage or spec.storage_url
-    if not storage_exists(url, Path.cwd()):
+    result = read_status(spec, storage=storage)
+    if result is None:
         return None
-    with open_storage(url, Path.cwd()) as store:
-        record = store.get_study(spec.name)
-        if record is None:
-            return None
-        result = read_result(store, record, direction_of(spec))
-        result.looks = looks_of_study(spec, store.test_evaluations(spec.name))
-        now, host = time.time(), socket.gethostname()
-        result.drivers = [
-            Driver(
-                lease.owner,
-                lease.where,
-                lease.started_at,
-                now - lease.heartbeat_at,
-                lease.stale(now, host),
-            )
-            for lease in store.leases(spec.name)
-        ]
     return result.with_model(model_path(spec, storage), spec.allow_imports)
 
 

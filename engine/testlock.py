@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunedag.data import Dataset
 from tunedag.errors import TestSetLockedError
 from tunedag.looks import Look, LookLedger, ledger_path, second_look_message, who
-from tunedag.rows import rows_fingerprint
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.storage import TestEvaluation
+
+if TYPE_CHECKING:  # reading a study's looks (``tunedag status``) needs neither
+    from tunedag.data import Dataset
 
 
 def spec_ledger_path(spec: Spec) -> Path:
@@ -45,6 +46,8 @@ class TestSetLock:
         self.spec = spec
         self.storage = storage
         self.n_rows = len(test)
+        from tunedag.rows import rows_fingerprint
+
         self.rows = rows_fingerprint(test)
         self.path = spec_ledger_path(spec)
         with LookLedger(self.path) as ledger:  # created now, so an unwritable path fails early

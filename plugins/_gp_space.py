@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from skopt.space import Categorical, Integer, Real
 
 from tunedag.space import SearchSpace
 from tunedag.spec.models import CategoricalDimension, IntDimension
@@ -157,6 +156,8 @@ class Axis:
 
 
 def make_axis(space: SearchSpace, name: str) -> Axis:
+    from skopt.space import Categorical, Integer, Real  # imports scikit-learn: only when asked
+
     dim = space.dimensions[name]
     if isinstance(dim, CategoricalDimension):
         choices = tuple(dim.labels)

@@ -173,9 +173,13 @@ class _Worker:
         gc.freeze()
         try:
             process.start()
+        except BaseException:
+            output.close()
+            parent_end.close()
+            raise
         finally:
             gc.unfreeze()
-        child_end.close()
+            child_end.close()
         return cls(process, parent_end, output)
 
     def send(self, task: Task) -> bool:
@@ -217,11 +221,13 @@ class _Worker:
         return outcome
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join(timeout=5)
-        self.connection.close()
-        self.output.close()
+        try:
+            if self.process.is_alive():
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.process.join(timeout=5)
+        finally:
+            self.connection.close()
+            self.output.close()
 
 
 class _DriverGone(BaseException):

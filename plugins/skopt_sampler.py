@@ -82,8 +82,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, PositiveFloat
 from scipy.optimize import minimize
-from scipy.stats import norm, rankdata
-from skopt.utils import cook_initial_point_generator
 from threadpoolctl import ThreadpoolController
 
 from tunedag import hookimpl
@@ -254,6 +252,8 @@ class SkoptGPSampler(Sampler):
         if generator == "random" or not self._dims:
             return self._sample(self.rng(number))
         if self._design is None:
+            from skopt.utils import cook_initial_point_generator  # scikit-learn: when needed
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 design = cook_initial_point_generator(
@@ -545,6 +545,8 @@ def _transform_y(y: np.ndarray, mode: str) -> np.ndarray:
     if len(y) < 2:
         return np.zeros_like(y)
     if mode == "copula":  # normal scores of the ranks, ties sharing their mean rank
+        from scipy.stats import norm, rankdata
+
         return np.asarray(norm.ppf(rankdata(y) / (len(y) + 1)), dtype=float)
     y = _standardize(y)
     if mode == "power" and np.ptp(y) > 0:
