@@ -15,10 +15,11 @@ All work on losses (lower is better) on the GP's transformed scale.
 
 The maximum is searched among candidates, all snapped to points a proposal can have (ints
 rounded, finite dimensions on their values, inactive parameters imputed), so the score is
-the score of what will be proposed: ``n_points`` uniform draws, local perturbations of
-the best observed points (most of an acquisition's maximum lies near them once the GP has
-a few good points), then a second, finer round of perturbations around the best
-candidates.
+the score of what will be proposed: ``n_points`` uniform draws (``acq_optimizer:
+sampling``, the default), and with ``auto`` also local perturbations of the best observed
+points, then a second, finer round of perturbations around the best candidates (more
+exploitation: it pays once the GP has many good points, but at budgets of tens of trials
+it tends to stay on a plateau of equally good ones).
 """
 
 from __future__ import annotations
