@@ -12,7 +12,7 @@ import time
 import traceback
 from typing import Any
 
-from tunedag.errors import Problem, SpecError, TunedagError
+from tunedag.errors import Problem, SpecError, SpecNotFoundError, TunedagError
 
 #: exit codes after which a run ends its stream with ``study_stopped`` (safe to retry)
 STOPPED_CODES = frozenset({75, 130, 143})
@@ -28,6 +28,8 @@ def error_event(
     """The ``error`` event for ``error``; ``with_traceback`` adds its full traceback."""
     problems = error.problems if isinstance(error, SpecError) else []
     first = _problem(problems[0]) if problems else _unlocated(str(error) or type(error).__name__)
+    if isinstance(error, SpecNotFoundError):
+        first["file"] = error.path
     if not isinstance(error, TunedagError) and exit_code == 70:
         first["message"] = f"{type(error).__name__}: {error}"
     event: dict[str, Any] = {

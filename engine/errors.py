@@ -78,7 +78,13 @@ class UsageError(TunedagError):
 
 
 class SpecNotFoundError(TunedagError):
+    """A spec or data file that does not exist; ``path`` names it when known."""
+
     exit_code = 66
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class DataError(TunedagError):

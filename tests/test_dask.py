@@ -32,7 +32,7 @@ from test_parallel import (
 )
 
 import tunedag
-from tunedag.storage import TrialState
+from tunedag.storage import TrialState, open_storage
 
 distributed = pytest.importorskip("distributed")
 
@@ -337,3 +337,35 @@ def test_a_lost_scheduler_exits_75_and_the_study_resumes_on_a_new_one(
     assert [t.state for t in final] == [TrialState.COMPLETE] * budget
     assert sorted(t.params["x"] for t in final) == list(range(budget))
     assert {t.number: t.attempt for t in final if t.attempt > 1} == {t.number: 2 for t in requeued}
+
+
+def test_a_single_threaded_dask_worker_captures_each_trials_output(
+    trials: Path, tmp_path: Path, cluster: Any
+) -> None:
+    (tmp_path / "daskout.py").write_text(
+        "import os\n\ndef noisy(context):\n"
+        "    x = context.params['x']\n"
+        "    print(f'python says {x}')\n"
+        "    os.write(1, f'fd 1 says {x}\\n'.encode())\n"
+        "    return float(x)\n",
+        encoding="utf-8",
+    )
+    spec = base_spec(
+        tmp_path,
+        name="noisy-dask",
+        pipeline=None,
+        trial={"function": "daskout:noisy"},
+        allow_imports=["daskout"],
+        space={"x": {"type": "int", "values": [1, 2, 3]}},
+        sampler={"name": "grid"},
+        budget={"trials": 3},
+        execution={"workers": 2, "executor": "dask", "address": cluster.scheduler.address},
+    )
+    result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec, "noisy.json")))
+    assert result.counts["complete"] == 3
+    with open_storage(spec["storage"]) as store:
+        for trial in result.trials:
+            x = trial.params["x"]
+            assert store.trial_output("noisy-dask", trial.number) == (
+                f"python says {x}\nfd 1 says {x}\n"
+            )

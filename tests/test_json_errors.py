@@ -74,7 +74,9 @@ def test_a_missing_spec_exits_66(tmp_path: Path, run_cli: Callable[..., Result])
     for command in ("run", "validate", "status", "plan"):
         result = run_cli(command, tmp_path / "nowhere.yaml", "--json")
         assert result.exit_code == 66, (command, result.output)
-        assert error_of(result.stdout, 66)["kind"] == "SpecNotFoundError"
+        error = error_of(result.stdout, 66)
+        assert error["kind"] == "SpecNotFoundError"
+        assert error["file"] == str(tmp_path / "nowhere.yaml")
 
 
 def test_an_unknown_sampler_exits_78_located(

@@ -66,7 +66,7 @@ def read_document(path: str | Path) -> Document:
     path = Path(path)
     if not path.is_file():
         what = "is not a regular file" if path.exists() else "not found"
-        raise SpecNotFoundError(f"{path}: spec file {what}")
+        raise SpecNotFoundError(f"{path}: spec file {what}", path=str(path))
     file = str(path)
     text = _read_text(path)
     if path.suffix.lower() == ".toml":
