@@ -22,6 +22,7 @@ import click
 
 from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
 from tunedag.errors import TunedagError
+from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
 
 if TYPE_CHECKING:
@@ -44,11 +45,6 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signal_number
         name = signal.Signals(signal_number).name
         super().__init__(f"interrupted by {name} (exit {self.exit_code})")
-
-
-def debugging() -> bool:
-    """Whether full tracebacks were asked for (``--debug`` or ``TUNEDAG_DEBUG=1``)."""
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _handled(function: F) -> F:
