@@ -505,17 +505,26 @@ def looks(spec: Path | None, as_json: bool) -> None:
     from tunedag.prepare import split_rows
     from tunedag.rows import rows_fingerprint
     from tunedag.spec.validate import base_dir_of
-    from tunedag.testlock import spec_ledger_path
+    from tunedag.storage import open_storage
+    from tunedag.storage_postgres import is_postgres_url
+    from tunedag.testlock import open_ledger
 
     rows: str | None = None
     if spec is None:
-        path = ledger_path()
+        path = str(ledger_path())
+        with LookLedger(Path(path), readonly=True) as ledger:
+            found = ledger.all_looks()
     else:
         loaded = _load_spec(spec)
-        path = spec_ledger_path(loaded)
         rows = rows_fingerprint(split_rows(loaded, base_dir_of(loaded))[1])
-    with LookLedger(path, readonly=True) as ledger:
-        found = ledger.all_looks() if rows is None else ledger.looks(rows)
+        with contextlib.ExitStack() as stack:
+            store = None
+            if is_postgres_url(loaded.storage_url):  # its looks live in its database
+                store = stack.enter_context(open_storage(loaded.storage_url, Path.cwd()))
+            shared = open_ledger(loaded, store, readonly=True)
+            stack.callback(shared.close)
+            path = str(shared.path)
+            found = shared.looks(rows)
     if as_json:
         payload = {"ledger": str(path), "rows": rows, "looks": [look.to_dict() for look in found]}
         _machine().document(payload)

@@ -188,7 +188,7 @@ def read_status(spec: Spec, *, storage: str | None = None) -> StudyResult | None
         if record is None:
             return None
         result = read_result(store, record, spec.objective.direction or "maximize")
-        result.looks = looks_of_study(spec, store.test_evaluations(spec.name))
+        result.looks = looks_of_study(spec, store.test_evaluations(spec.name), store)
         now, host = time.time(), socket.gethostname()
         result.drivers = [
             Driver(

@@ -1,30 +1,34 @@
-"""SQLite storage for studies and trials: the one durable record a study resumes from.
+"""The storage of studies and trials: the one durable record a study resumes from.
 
-Why SQLite: one file, no server, safe for several processes on one machine (WAL journal,
-busy timeout), and readable with any sqlite client. Why no pickles: a storage file must be
-safe to open and stable across Python and library versions, so every column is plain SQL
-types, JSON text, or raw little-endian int64 bytes (fold indices).
+SQLite by default (one file, no server, safe for several processes on one machine;
+``tunedag.storage_sqlite``), PostgreSQL for drivers on several machines
+(``tunedag.storage_postgres``). The SQL here is written once, in the dialect both share;
+the schema, its migrations and every guarantee below hold on either. Why no pickles: a
+storage must be safe to open and stable across Python and library versions, so every
+column is plain SQL types, JSON text, or raw little-endian int64 bytes (fold indices).
 
 URL forms::
 
     sqlite:///relative/path.sqlite    relative to ``base_dir`` (normally the current directory)
     sqlite:////absolute/path.sqlite
     sqlite:///:memory:
+    postgresql://user:password@host:5432/dbname     (pip install 'tunedag[postgres]')
 
-Every state change is one ``BEGIN IMMEDIATE`` transaction, so a trial's result is committed
-together with its state, and two processes never race for the same trial number.
+Every state change is one write transaction, and writers take turns (SQLite's ``BEGIN
+IMMEDIATE``, a PostgreSQL advisory lock), so a trial's result is committed together with
+its state, and two processes never race for the same trial number, the same waiting trial,
+the last trial of a budget or the same grid point.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import math
 import os
 import socket
-import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,9 +37,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, overload
 
-from tunedag.errors import LeaseLostError, StorageAccessError, StorageError, StudyBusyError
-from tunedag.storage_errors import classify, damaged, decoding, refuse_truncated
-from tunedag.wal_guard import WalGuard
+from tunedag.errors import LeaseLostError, StorageError, StudyBusyError, TestSetLockedError
+from tunedag.looks import Look, second_look_message
+from tunedag.storage_errors import damaged, decoding
+from tunedag.storage_postgres import is_postgres_url
+from tunedag.storage_sqlite import SqliteDatabase
 
 if TYPE_CHECKING:  # numpy is imported where folds are read or written, not to read trials
     import numpy as np
@@ -158,7 +164,7 @@ class Takeover:
     orphans: list[int] = field(default_factory=list)
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # version -> SQL that brings a database from version-1 to version. A fresh database applies
 # them all in order; an older one applies those above its version. Append, never edit.
@@ -270,16 +276,48 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN owner TEXT",
         "ALTER TABLE studies ADD COLUMN evaluator TEXT",
     ],
+    # the look ledger of a storage on a server (``tunedag.looks_shared``), so drivers on
+    # several machines see the same looks; an SQLite storage keeps it empty
+    7: [
+        """CREATE TABLE looks (
+            id INTEGER PRIMARY KEY,
+            rows_fingerprint TEXT NOT NULL,
+            n_rows INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            study TEXT NOT NULL,
+            spec_file TEXT NOT NULL,
+            spec_digest TEXT NOT NULL,
+            storage TEXT NOT NULL,
+            split_fingerprint TEXT NOT NULL,
+            trial INTEGER NOT NULL,
+            metric TEXT NOT NULL,
+            value REAL,
+            cv_value REAL,
+            allowed INTEGER NOT NULL,
+            looked_at REAL NOT NULL,
+            host TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            UNIQUE (rows_fingerprint, number)
+        )""",
+        "CREATE INDEX looks_by_split ON looks (split_fingerprint)",
+    ],
 }
 
 _URL_PREFIX = "sqlite:///"
-_ACCEPTED = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:"
+_ACCEPTED = (
+    "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:, "
+    "postgresql://user:password@host:5432/dbname"
+)
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, fold_values, fold_durations, started_at, finished_at, "
     "duration_s, error, attempt, cache_hits, cache_misses, metrics, owner"
 )
 _LEASE_COLUMNS = "owner, host, pid, started_at, heartbeat_at, timeout_s"
+_LOOK_COLUMNS = (
+    "rows_fingerprint, n_rows, number, study, spec_file, spec_digest, storage, "
+    "split_fingerprint, trial, metric, value, cv_value, allowed, looked_at, host, user_name"
+)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -293,7 +331,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
-    """The database file a URL names, or None for ``sqlite:///:memory:``."""
+    """The database file a URL names, or None for ``sqlite:///:memory:`` and a server."""
+    if is_postgres_url(url):
+        return None
     if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):
         raise StorageError(f"unsupported storage URL {url!r}; accepted forms: {_ACCEPTED}")
     rest = url[len(_URL_PREFIX) :]
@@ -308,7 +348,7 @@ def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
 def storage_exists(url: str, base_dir: Path | None = None) -> bool:
     """Whether the database a URL names is there, so read-only commands never create one."""
     path = parse_url(url, base_dir)
-    return path is None or path.exists()
+    return path is None or path.exists()  # a server's database: tables are made on first use
 
 
 # SQLite turns a bound NaN into NULL, which would read back as "no value"; NaN is stored as
@@ -373,91 +413,64 @@ def _index_array(blob: bytes) -> np.ndarray:
 
 
 class Storage:
-    """A study store on one SQLite connection; safe to share between threads of a process."""
+    """A study store on one database connection; safe to share between threads of a process.
+
+    SQLite (``tunedag.storage_sqlite``) or PostgreSQL (``tunedag.storage_postgres``) lies
+    beneath; the SQL here is the dialect both share, so every guarantee holds on either.
+    """
 
     def __init__(
         self, url: str, base_dir: Path | None = None, *, busy_timeout_s: float = 10.0
     ) -> None:
-        self.url = url
-        self.path = parse_url(url, base_dir)
         self.busy_timeout_s = busy_timeout_s
-        self._lock = threading.RLock()
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageAccessError(
-                    f"storage {url}: cannot create {self.path.parent}: {exc.strerror or exc}"
-                ) from exc
-            if self.path.is_file() and self.path.stat().st_size == 0:
-                refuse_truncated(self.path, url)
-        self._wal = WalGuard(self.path) if self.path is not None else None
-        self._connect()
+        self._db: Any
+        if is_postgres_url(url):
+            from tunedag.storage_postgres import PostgresDatabase
 
-    # -- connection set-up -------------------------------------------------------------------
-
-    def _connect(self) -> None:
-        target = ":memory:" if self.path is None else str(self.path)
-        try:
-            self._conn = sqlite3.connect(
-                target, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise self._map_error(exc) from exc
+            self._db = PostgresDatabase(url, busy_timeout_s)
+        else:
+            self._db = SqliteDatabase(url, parse_url(url, base_dir), busy_timeout_s)
+        self.url: str = self._db.url  # a PostgreSQL URL without its password
+        self.path: Path | None = self._db.path
+        self.dialect: str = self._db.dialect
         try:
             self._setup()
         except BaseException:
-            self._conn.close()
+            self._db.close()
             raise
 
-    def _keep_wal(self) -> None:
-        """After a commit: if the log was deleted under us, save it and start a new one."""
-        if self._wal is None or not self._wal.lost():
-            return
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        self._conn.close()
-        self._wal.reset()
-        self._connect()
-        self._wal.warn(self.url)
+    # -- schema --------------------------------------------------------------------------------
 
     def _setup(self) -> None:
-        conn = self._conn
-        with self._errors():
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
         # Look before touching anything: a foreign or newer file must be left as it was.
         version = self._read_version()
-        with self._errors():
-            if self.path is not None:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-                if mode is None or str(mode[0]).lower() != "wal":
-                    self._wal = None  # a file system without WAL support: no log to guard
-            conn.execute("PRAGMA synchronous = NORMAL")
+        self._db.prepare()
         if version != SCHEMA_VERSION:
             with self._write() as cur:
                 version = self._read_version(cur)  # again, now that we hold the write lock
                 for v in range(version + 1, SCHEMA_VERSION + 1):
                     for sql in MIGRATIONS[v]:
-                        cur.execute(sql)
+                        cur.execute(self._db.ddl(sql))
                 if version < SCHEMA_VERSION:
                     cur.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         (str(SCHEMA_VERSION),),
                     )
 
-    def _read_version(self, cur: sqlite3.Cursor | None = None) -> int:
+    def _read_version(self, cur: Any = None) -> int:
         """0 for an empty database; StorageError for a foreign, broken or newer one."""
+        if cur is None:
+            with self._read() as fresh:
+                return self._read_version(fresh)
         where = self.url
-        try:
-            c = cur if cur is not None else self._conn.cursor()
-            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        with self._db.errors():
+            tables = self._db.tables(cur)
             if not tables:
                 return 0
             if "meta" not in tables:
-                raise damaged(where, "is not a tunedag storage (SQLite, but no meta table)")
-            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.Error as exc:
-            raise self._map_error(exc) from exc
+                raise damaged(where, f"is not a tunedag storage ({self.dialect}, no meta table)")
+            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         try:
             version = int(row[0]) if row is not None else -1
         except (TypeError, ValueError):
@@ -470,52 +483,27 @@ class Storage:
             )
         return version
 
-    # -- transactions and errors ----------------------------------------------------------------
-
-    def _map_error(self, exc: sqlite3.Error) -> StorageError:
-        return classify(exc, self.url, self.busy_timeout_s)
+    # -- transactions ---------------------------------------------------------------------------
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._map_error(exc) from exc
+    def _write(self) -> Iterator[Any]:
+        """One write transaction: one writer at a time, the latest commit in view."""
+        with self._db.write() as cur:
+            yield cur
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade race."""
-        with self._lock, self._errors():
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.rollback()
-                raise
-            self._keep_wal()
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Cursor]:
+    def _read(self) -> Iterator[Any]:
         """One read transaction, so multi-statement reads see one consistent snapshot."""
-        with self._lock, self._errors():
-            cur = self._conn.cursor()
-            cur.execute("BEGIN")
-            try:
-                yield cur
-            finally:
-                if self._conn.in_transaction:
-                    self._conn.rollback()
+        with self._db.read() as cur:
+            yield cur
 
-    def _study_id(self, cur: sqlite3.Cursor, name: str) -> int:
+    def _study_id(self, cur: Any, name: str) -> int:
         row = cur.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise StorageError(f"no study named {name!r} in {self.url}")
         return int(row[0])
 
-    def _fetch_trial(self, cur: sqlite3.Cursor, sid: int, name: str, number: int) -> TrialRecord:
+    def _fetch_trial(self, cur: Any, sid: int, name: str, number: int) -> TrialRecord:
         row = cur.execute(
             f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?",
             (sid, number),
@@ -536,7 +524,7 @@ class Storage:
 
     def _wrong_state(
         self,
-        cur: sqlite3.Cursor,
+        cur: Any,
         sid: int,
         name: str,
         number: int,
@@ -779,14 +767,17 @@ class Storage:
         """Add (or overwrite) the intermediate value of a running trial at ``step``."""
         with self._write() as cur:
             sid = self._study_id(cur, name)
-            cur.execute(
-                "INSERT OR REPLACE INTO intermediate (study_id, number, step, value) "
-                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM trials "
-                "WHERE study_id = ? AND number = ? AND state = 'running')",
-                (sid, number, int(step), _enc_float(value), sid, number),
-            )
-            if cur.rowcount != 1:
+            running = cur.execute(
+                "SELECT 1 FROM trials WHERE study_id = ? AND number = ? AND state = 'running'",
+                (sid, number),
+            ).fetchone()
+            if running is None:
                 raise self._wrong_state(cur, sid, name, number, TrialState.RUNNING)
+            cur.execute(
+                "INSERT INTO intermediate (study_id, number, step, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (study_id, number, step) DO UPDATE SET value = excluded.value",
+                (sid, number, int(step), _enc_float(value)),
+            )
 
     def finish_trial(
         self,
@@ -855,8 +846,8 @@ class Storage:
                 )
             if output is not None:
                 cur.execute(
-                    "INSERT OR REPLACE INTO trial_outputs (study_id, number, output) "
-                    "VALUES (?, ?, ?)",
+                    "INSERT INTO trial_outputs (study_id, number, output) VALUES (?, ?, ?) "
+                    "ON CONFLICT (study_id, number) DO UPDATE SET output = excluded.output",
                     (sid, number, output),
                 )
             return self._fetch_trial(cur, sid, name, number)
@@ -1204,12 +1195,67 @@ class Storage:
                 for r in rows
             ]
 
+    # -- the look ledger on a server ------------------------------------------------------------
+
+    def looks(
+        self, *, rows_fingerprint: str | None = None, split_fingerprint: str | None = None
+    ) -> list[Look]:
+        """The looks in this storage's ``looks`` table, first first, optionally only those
+        at these rows or of this split."""
+        sql, args = f"SELECT {_LOOK_COLUMNS} FROM looks", tuple[str, ...]()
+        if rows_fingerprint is not None:
+            sql, args = sql + " WHERE rows_fingerprint = ?", (rows_fingerprint,)
+        elif split_fingerprint is not None:
+            sql, args = sql + " WHERE split_fingerprint = ?", (split_fingerprint,)
+        with self._read() as cur:
+            rows = cur.execute(sql + " ORDER BY id", args).fetchall()
+        with decoding(self.url, "the look ledger"):
+            return [_look_from_row(row) for row in rows]
+
+    def record_look(self, look: Look, *, allow_second_look: bool) -> Look:
+        """Add ``look`` as the next look at its rows, or refuse (TestSetLockedError) when the
+        rows were seen and a second look was not allowed; check and insert are one commit."""
+        with self._write() as cur:
+            rows = cur.execute(
+                f"SELECT {_LOOK_COLUMNS} FROM looks WHERE rows_fingerprint = ? ORDER BY number",
+                (look.rows_fingerprint,),
+            ).fetchall()
+            with decoding(self.url, "the look ledger"):
+                earlier = [_look_from_row(row) for row in rows]
+            if earlier and not allow_second_look:
+                raise TestSetLockedError(
+                    second_look_message(earlier, f"study {look.study!r}: score withheld")
+                )
+            number = max((e.number for e in earlier), default=0) + 1
+            looked = dataclasses.replace(look, number=number, allowed=bool(earlier))
+            cur.execute(
+                f"INSERT INTO looks ({_LOOK_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                (
+                    looked.rows_fingerprint,
+                    looked.n_rows,
+                    looked.number,
+                    looked.study,
+                    looked.spec_file,
+                    looked.spec_digest,
+                    looked.storage,
+                    looked.split_fingerprint,
+                    looked.trial,
+                    looked.metric,
+                    _enc_float(looked.value),
+                    _enc_float(looked.cv_value),
+                    int(looked.allowed),
+                    looked.looked_at,
+                    looked.host,
+                    looked.user,
+                ),
+            )
+        return looked
+
     # -- life cycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -1224,6 +1270,28 @@ class Storage:
 
     def __repr__(self) -> str:
         return f"Storage({self.url!r})"
+
+
+def _look_from_row(row: Sequence[Any]) -> Look:
+    values = list(row)
+    return Look(
+        rows_fingerprint=str(values[0]),
+        n_rows=int(values[1]),
+        number=int(values[2]),
+        study=str(values[3]),
+        spec_file=str(values[4]),
+        spec_digest=str(values[5]),
+        storage=str(values[6]),
+        split_fingerprint=str(values[7]),
+        trial=int(values[8]),
+        metric=str(values[9]),
+        value=_dec_float_req(values[10]),
+        cv_value=_dec_float_req(values[11]),
+        allowed=bool(values[12]),
+        looked_at=float(values[13]),
+        host=str(values[14]),
+        user=str(values[15]),
+    )
 
 
 def _owned(owner: str | None) -> str:

@@ -21,6 +21,7 @@ from tunedag.storage import (
     parse_url,
 )
 from tunedag.storage_errors import DECODING_ERRORS, classify, damaged
+from tunedag.storage_postgres import is_postgres_url
 
 
 def check_storage_file(url: str, base_dir: Path | None = None) -> None:
@@ -34,6 +35,8 @@ def check_storage_file(url: str, base_dir: Path | None = None) -> None:
 
 def check_storage(url: str, base_dir: Path | None = None) -> tuple[list[str], str]:
     """(problems, summary); StorageError when the file cannot be opened at all."""
+    if is_postgres_url(url):
+        return [], "a PostgreSQL storage: its server keeps it whole (--check reads SQLite files)"
     path = parse_url(url, base_dir)
     if path is None:
         return [], "an in-memory storage has nothing to check"

@@ -164,9 +164,7 @@ class _Driver:
 
     def _run(self, max_new_trials: int | None, fresh: bool, allow_second_look: bool) -> StudyResult:
         prepared = prepare(self.spec, base_dir_of(self.spec))
-        self.lock = TestSetLock(
-            self.spec, prepared.test, str(self.storage.path or self.storage.url)
-        )
+        self.lock = TestSetLock(self.spec, prepared.test, self.storage)
         existing = None if fresh else self.storage.get_study(self.name)
         scored_here = existing is not None and bool(self.storage.test_evaluations(self.name))
         if self.spec.trial is None:  # a custom trial function never scores the test rows
@@ -374,7 +372,9 @@ class _Driver:
         record = self.storage.get_study(self.name)
         assert record is not None
         result = read_result(self.storage, record, self.direction)
-        result.looks = looks_of_study(self.spec, self.storage.test_evaluations(self.name))
+        result.looks = looks_of_study(
+            self.spec, self.storage.test_evaluations(self.name), self.storage
+        )
         return result
 
     def _failed_message(self) -> str:

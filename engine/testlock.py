@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tunedag.errors import TestSetLockedError
 from tunedag.looks import Look, LookLedger, ledger_path, second_look_message, who
+from tunedag.looks_shared import StorageLookLedger
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
-from tunedag.storage import TestEvaluation
+from tunedag.storage import Storage, TestEvaluation
 
 if TYPE_CHECKING:  # reading a study's looks (``tunedag status``) needs neither
     from tunedag.data import Dataset
@@ -37,20 +38,32 @@ def spec_digest(spec: Spec) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
 
 
+def open_ledger(
+    spec: Spec, storage: Storage | None, *, readonly: bool = False
+) -> LookLedger | StorageLookLedger:
+    """The ledger of a study's looks: a table of its storage on a server (so every machine
+    sees the same looks), else the ledger file (``TUNEDAG_LEDGER``, ``ledger:``)."""
+    if storage is not None and storage.dialect == "postgresql":
+        return StorageLookLedger(storage)
+    return LookLedger(spec_ledger_path(spec), readonly=readonly)
+
+
 class TestSetLock:
     """Looks at one study's test rows: ``check`` before the search, ``record`` after scoring."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, spec: Spec, test: Dataset, storage: str) -> None:
+    def __init__(self, spec: Spec, test: Dataset, storage: Storage) -> None:
         self.spec = spec
-        self.storage = storage
+        self.store = storage
+        self.storage = str(storage.path or storage.url)
         self.n_rows = len(test)
         from tunedag.rows import rows_fingerprint
 
         self.rows = rows_fingerprint(test)
-        self.path = spec_ledger_path(spec)
-        with LookLedger(self.path) as ledger:  # created now, so an unwritable path fails early
+        # opened now, so an unwritable ledger fails before anything runs
+        with open_ledger(spec, storage) as ledger:
+            self.path = ledger.path
             self.earlier = ledger.looks(self.rows)
 
     def check(self, *, scored_here: bool, allow_second_look: bool) -> None:
@@ -83,17 +96,26 @@ class TestSetLock:
             host=host,
             user=user,
         )
-        with LookLedger(self.path) as ledger:
+        with open_ledger(self.spec, self.store) as ledger:
             looked = ledger.record(look, allow_second_look=allow_second_look)
             return looked, len(ledger.looks(self.rows))
 
 
-def looks_of_study(spec: Spec, evaluations: list[TestEvaluation]) -> list[Look]:
+def looks_of_study(
+    spec: Spec, evaluations: list[TestEvaluation], storage: Storage | None = None
+) -> list[Look]:
     """Every look at the rows this study scored, read without creating the ledger."""
     if not evaluations:
         return []
-    with LookLedger(spec_ledger_path(spec), readonly=True) as ledger:
+    with open_ledger(spec, storage, readonly=True) as ledger:
         return ledger.looks_at_split(evaluations[-1].split_fingerprint)
 
 
-__all__ = ["TestSetLock", "looks_of_study", "spec_digest", "spec_file_of", "spec_ledger_path"]
+__all__ = [
+    "TestSetLock",
+    "looks_of_study",
+    "open_ledger",
+    "spec_digest",
+    "spec_file_of",
+    "spec_ledger_path",
+]

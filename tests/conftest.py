@@ -5,6 +5,7 @@ Fixtures only; helpers that one test module needs live in that module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pg_server
 import pytest
 from click.testing import CliRunner, Result
 
@@ -43,6 +45,27 @@ objective: {metric: roc_auc}
 sampler: {name: random}
 budget: {trials: 5, max_failed: 1}
 """
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL (``TUNEDAG_TEST_POSTGRES_URL``, or a throwaway cluster);
+    the tests that need one are skipped, saying why, when there is none."""
+    stack = contextlib.ExitStack()
+    try:
+        url = stack.enter_context(pg_server.postgres_server())
+    except RuntimeError as error:
+        pytest.skip(f"PostgreSQL tests skipped: {error}")
+    with stack:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty storage on each backend: an SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'study.sqlite'}"
+    return pg_server.create_database(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,11 +39,14 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def grid_spec(tmp_path: Path, *, points: int, trials: int, nap: float) -> dict[str, Any]:
+def grid_spec(
+    tmp_path: Path, url: str | None = None, *, points: int, trials: int, nap: float
+) -> dict[str, Any]:
     """A k-NN grid of ``points`` behind a step that sleeps ``nap`` s a fold."""
     return base_spec(
         tmp_path,
         name="joined",
+        **({"storage": url} if url else {}),
         pipeline=[
             {"name": "nap", "estimator": f"{PLUGIN_MODULE}.Sleep", "params": {"seconds": nap}},
             {"name": "scale", "estimator": "sklearn.preprocessing.StandardScaler"},
@@ -93,8 +96,10 @@ def start(path: Path, cwd: Path, tag: str) -> tuple[subprocess.Popen[bytes], Pat
     return proc, log, events
 
 
-def test_two_joined_drivers_share_one_budget_and_one_look(plugins: Path, tmp_path: Path) -> None:
-    spec = grid_spec(tmp_path, points=12, trials=10, nap=0.15)
+def test_two_joined_drivers_share_one_budget_and_one_look(
+    plugins: Path, tmp_path: Path, backend_url: str
+) -> None:
+    spec = grid_spec(tmp_path, backend_url, points=12, trials=10, nap=0.15)
     path = write_spec(tmp_path, spec)
     runs = [start(path, tmp_path, f"driver-{k}") for k in range(2)]
     try:
@@ -119,10 +124,10 @@ def test_join_through_the_python_api_on_a_finished_study_returns_its_result(
 
 @pytest.mark.slow
 def test_four_drivers_two_killed_and_restarted_run_the_budget_exactly_once(
-    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    plugins: Path, tmp_path: Path, backend_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUNEDAG_LEASE_TIMEOUT", "10")
-    spec = grid_spec(tmp_path, points=60, trials=40, nap=0.1)
+    spec = grid_spec(tmp_path, backend_url, points=60, trials=40, nap=0.1)
     path = write_spec(tmp_path, spec)
     rng = random.Random(16)
     runs = [start(path, tmp_path, f"driver-{k}") for k in range(4)]

@@ -22,21 +22,20 @@ from event_schema import check_event
 from helpers import (
     PLUGIN_MODULE,
     base_spec,
-    db_file,
     install_plugins,
     kill_group,
     open_store,
-    peek_trials,
     popen,
     read_events,
     run_process,
+    storage_url,
     stored_trials,
     wait_until,
     write_spec,
 )
 
 from tunedag.errors import LeaseLostError, StudyBusyError
-from tunedag.storage import LeaseRecord, Storage, TrialState, open_storage
+from tunedag.storage import LeaseRecord, Storage, TrialRecord, TrialState, open_storage
 
 HOST = socket.gethostname()
 
@@ -47,8 +46,8 @@ def lease(owner: str, *, pid: int | None = None, age: float = 0.0, timeout: floa
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 'leases.sqlite'}") as storage:
+def store(backend_url: str) -> Iterator[Storage]:
+    with open_storage(backend_url) as storage:
         storage.create_study("s", {"space": "x"}, "{}")
         yield storage
 
@@ -157,11 +156,12 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def sleepy_spec(tmp_path: Path, *, trials: int, nap: float = 0.3) -> dict[str, Any]:
+def sleepy_spec(tmp_path: Path, url: str, *, trials: int, nap: float = 0.3) -> dict[str, Any]:
     """Iris k-NN behind a step that sleeps ``nap`` s a fold: a run lasts a few seconds."""
     return base_spec(
         tmp_path,
         name="shared",
+        storage=url,
         pipeline=[
             {"name": "nap", "estimator": f"{PLUGIN_MODULE}.Sleep", "params": {"seconds": nap}},
             {"name": "scale", "estimator": "sklearn.preprocessing.StandardScaler"},
@@ -174,9 +174,19 @@ def sleepy_spec(tmp_path: Path, *, trials: int, nap: float = 0.3) -> dict[str, A
     )
 
 
-def leases_held(spec: dict[str, Any]) -> list[LeaseRecord]:
-    if not db_file(spec).exists():
+def trials_now(spec: dict[str, Any]) -> list[TrialRecord]:
+    """The stored trials, or [] before the first driver made the study."""
+    try:
+        return stored_trials(spec)
+    except Exception:
         return []
+
+
+def running(spec: dict[str, Any]) -> bool:
+    return any(t.state == TrialState.RUNNING for t in trials_now(spec))
+
+
+def leases_held(spec: dict[str, Any]) -> list[LeaseRecord]:
     try:
         with open_store(spec) as store:
             return store.leases(spec["name"])
@@ -185,15 +195,17 @@ def leases_held(spec: dict[str, Any]) -> list[LeaseRecord]:
 
 
 def test_a_second_run_without_join_exits_75_and_the_first_finishes(
-    plugins: Path, tmp_path: Path
+    plugins: Path, tmp_path: Path, backend_url: str
 ) -> None:
-    spec = sleepy_spec(tmp_path, trials=8, nap=0.4)  # 10 s or more: the second run starts within
+    spec = sleepy_spec(
+        tmp_path, backend_url, trials=8, nap=0.4
+    )  # 10 s or more: the second run starts within
     path = write_spec(tmp_path, spec)
     log = tmp_path / "first.log"
     events = tmp_path / "first.jsonl"
     first = popen(["run", path, "--events-file", events], tmp_path, log=log, new_session=True)
     try:
-        wait_until(lambda: peek_trials(db_file(spec)), 120, "the first run began", first, log)
+        wait_until(lambda: trials_now(spec), 120, "the first run began", first, log)
         second = run_process(["run", path], tmp_path)
         assert second.returncode == 75, second.stderr
         assert f"is being run by {HOST}:{first.pid} since" in second.stderr
@@ -210,19 +222,15 @@ def test_a_second_run_without_join_exits_75_and_the_first_finishes(
         assert store.leases("shared") == []  # released on the way out
 
 
-def test_the_next_run_takes_over_a_killed_drivers_lease(plugins: Path, tmp_path: Path) -> None:
-    spec = sleepy_spec(tmp_path, trials=4)
+def test_the_next_run_takes_over_a_killed_drivers_lease(
+    plugins: Path, tmp_path: Path, backend_url: str
+) -> None:
+    spec = sleepy_spec(tmp_path, backend_url, trials=4)
     path = write_spec(tmp_path, spec)
     log = tmp_path / "killed.log"
     killed = popen(["run", path], tmp_path, log=log, new_session=True)
     try:
-        wait_until(
-            lambda: any(r["state"] == "running" for r in peek_trials(db_file(spec))),
-            120,
-            "a trial runs",
-            killed,
-            log,
-        )
+        wait_until(lambda: running(spec), 120, "a trial runs", killed, log)
     finally:
         kill_group(killed)
         killed.wait()
@@ -250,18 +258,12 @@ def test_a_driver_paused_past_its_lease_timeout_stops_with_75(
     plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUNEDAG_LEASE_TIMEOUT", "3")
-    spec = sleepy_spec(tmp_path, trials=6, nap=0.2)
+    spec = sleepy_spec(tmp_path, storage_url(tmp_path / "studies.sqlite"), trials=6, nap=0.2)
     path = write_spec(tmp_path, spec)
     log = tmp_path / "paused.log"
     paused = popen(["run", path], tmp_path, log=log, new_session=True)
     try:
-        wait_until(
-            lambda: any(r["state"] == "running" for r in peek_trials(db_file(spec))),
-            120,
-            "a trial runs",
-            paused,
-            log,
-        )
+        wait_until(lambda: running(spec), 120, "a trial runs", paused, log)
         os.killpg(paused.pid, signal.SIGSTOP)
         wait_until(
             lambda: all(time.time() - x.heartbeat_at > 4 for x in leases_held(spec)),

@@ -66,7 +66,7 @@ def collect(spec: Spec, storage: str | None = None) -> ReportData:
             return ReportData(spec, url, None)
         result = read_result(store, record, direction_of(spec))
         evaluations = store.test_evaluations(spec.name)
-        result.looks = looks_of_study(spec, evaluations)
+        result.looks = looks_of_study(spec, evaluations, store)
         failed = [t.number for t in result.trials if t.state == TrialState.FAILED]
         outputs = store.trial_outputs(spec.name, failed)
     return ReportData(spec, url, result, record, evaluations, outputs)
