@@ -469,7 +469,9 @@ class Storage:
             if not tables:
                 return 0
             if "meta" not in tables:
-                raise damaged(where, f"is not a tunedag storage ({self.dialect}, no meta table)")
+                raise damaged(
+                    where, f"is not a tunedag storage ({self._db.kind}, but no meta table)"
+                )
             row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         try:
             version = int(row[0]) if row is not None else -1

@@ -120,6 +120,7 @@ class PostgresDatabase:
     """One psycopg connection, shared by the threads of a process under a lock."""
 
     dialect = "postgresql"
+    kind = "PostgreSQL"
     path = None
 
     def __init__(self, url: str, busy_timeout_s: float) -> None:

@@ -23,6 +23,7 @@ class SqliteDatabase:
     """One SQLite connection, shared by the threads of a process under a lock."""
 
     dialect = "sqlite"
+    kind = "SQLite"
 
     def __init__(self, url: str, path: Path | None, busy_timeout_s: float) -> None:
         self.url = url

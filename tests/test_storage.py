@@ -104,9 +104,12 @@ def test_newer_schema_refused(url: str) -> None:
     path = url.removeprefix("sqlite:///")
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
     conn.close()
-    with pytest.raises(StorageError, match=r"newer tunedag \(schema 7\); upgrade tunedag"):
+    newer = rf"newer tunedag \(schema {SCHEMA_VERSION + 1}\); upgrade tunedag"
+    with pytest.raises(StorageError, match=newer):
         open_storage(url)
 
 

@@ -148,8 +148,8 @@ def test_a_full_disk_is_exit_75_and_keeps_what_was_stored(tmp_path: Path) -> Non
     """SQLite's own SQLITE_FULL, from a page limit on the connection."""
     store = open_storage(f"sqlite:///{tmp_path / 'full.sqlite'}")
     store.create_study("full", {"space": "x"}, "{}")
-    (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
-    store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # room for a few trials only
+    (pages,) = store._db._conn.execute("PRAGMA page_count").fetchone()
+    store._db._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # room for a few trials only
     made = 0
     with pytest.raises(StorageFullError) as caught:
         for _ in range(10_000):
