@@ -13,6 +13,7 @@ process killed mid-write leaves the ledger as it was before (SQLite's journal).
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import socket
@@ -191,10 +192,29 @@ class LookLedger:
             raise self._error(error) from error
         self._conn = conn
         try:
-            self._setup()
+            with self._setting_up():
+                self._setup()
         except BaseException:
             conn.close()
             raise
+
+    @contextmanager
+    def _setting_up(self) -> Iterator[None]:
+        """One process at a time sets a ledger up: two drivers that open a new ledger at once
+        would otherwise switch it to WAL while the other holds a write transaction, a lock
+        cycle SQLite only breaks by making one wait out its busy timeout."""
+        if self.readonly:
+            yield
+            return
+        try:
+            lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise self._error(error) from error
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(lock)  # closing releases the lock
 
     def _error(self, error: BaseException) -> StorageError:
         text = str(error)
