@@ -180,7 +180,7 @@ CASES = [
     Case("unsafe-study-name", (("name: base", "name: ../x"),), INVALID, "name", "name: ../x",
          ("'../x' is not a safe study name",)),
     Case("unsupported-storage", (), INVALID, "storage", "storage:", ("sqlite:///",),
-         append="storage: postgresql://db/studies\n"),
+         append="storage: mysql://db/studies\n"),
     # ---------------------------------------------------------------- data, split
     Case("missing-data-file",
          (("source: sklearn:breast_cancer", "source: csv:missing.csv\n  target: y"),),
