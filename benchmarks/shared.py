@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def _launch(commands: list[list[str]], cwd: Path) -> float:
 
 
 def tunedag_side(folder: Path, url: str, trials: int) -> tuple[float, int, float]:
-    """(wall s, complete trials, in-the-loop s)."""
+    """(wall s, complete trials, in-the-loop s); prints how many trials each driver ran."""
     from tunedag.storage import TrialState, open_storage
 
     spec = trivial_spec(folder, url, trials)
@@ -90,6 +91,8 @@ def tunedag_side(folder: Path, url: str, trials: int) -> tuple[float, int, float
     with open_storage(url) as store:
         done = [t for t in store.trials("shared-trivial") if t.state == TrialState.COMPLETE]
     loop = max(t.finished_at or 0 for t in done) - min(t.started_at or 0 for t in done)
+    per_driver = sorted(Counter(t.owner for t in done).values(), reverse=True)
+    print(f"tunedag trials by driver: {per_driver}")
     return wall, len(done), loop
 
 
