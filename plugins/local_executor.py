@@ -30,6 +30,7 @@ import os
 import signal
 import tempfile
 import time
+import weakref
 from multiprocessing.connection import Connection, wait
 from typing import IO, Any
 
@@ -154,6 +155,8 @@ class _Worker:
         self.connection = connection
         self.output = output  # the file its tasks' output goes to, shared through the fork
         self.task: Task | None = None
+        # a worker dropped without kill() (an executor never closed) still closes its file
+        weakref.finalize(self, output.close)
 
     @classmethod
     def fork(
