@@ -164,26 +164,35 @@ class _Worker:
     ) -> _Worker:
         parent_end, child_end = multiprocessing.Pipe()
         output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
-        context = multiprocessing.get_context("fork")
-        process = context.Process(
-            target=_worker_main,
-            args=(workload, prunes, echo, output, child_end, [parent_end, *inherited]),
-            daemon=True,
-            name="tunedag-worker",
-        )
-        # the worker's garbage collector leaves the driver's objects alone, so it does not
-        # copy every page they live on (the parent's collector is back on once forked)
-        gc.freeze()
+        process: Any = None
         try:
-            process.start()
+            context = multiprocessing.get_context("fork")
+            process = context.Process(
+                target=_worker_main,
+                args=(workload, prunes, echo, output, child_end, [parent_end, *inherited]),
+                daemon=True,
+                name="tunedag-worker",
+            )
+            try:
+                # the worker's garbage collector leaves the driver's objects alone, so it does
+                # not copy every page they live on (the parent's collector is back on once forked)
+                gc.freeze()
+                process.start()
+            finally:
+                gc.unfreeze()
+                child_end.close()
+            return cls(process, parent_end, output)
         except BaseException:
+            # also a signal's exception, which the driver's handler raises wherever the main
+            # thread is: blocking the signals here holds them for this thread only, and another
+            # thread may take one. Nothing owns the file or the pipe yet, so close them now
             output.close()
             parent_end.close()
-            raise
-        finally:
-            gc.unfreeze()
             child_end.close()
-        return cls(process, parent_end, output)
+            if process is not None and process.pid is not None:
+                process.kill()
+                process.join(timeout=5)
+            raise
 
     def send(self, task: Task) -> bool:
         """Hand the worker a task; False if it is gone."""

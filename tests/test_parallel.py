@@ -8,21 +8,27 @@ tests/test_dask.py.
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from helpers import base_spec, recorder, stored_trials, write_spec
 
 import tunedag
+from tunedag.errors import InterruptedStudy
+from tunedag.executor import Task
+from tunedag.plugins.local_executor import LocalExecutor
 from tunedag.storage import TrialState
 
 TRIAL_MODULE = "tdpar"
@@ -275,6 +281,42 @@ def test_a_trial_past_its_timeout_is_killed_and_its_worker_replaced(
     assert [t.state for t in result.trials] == [TrialState.FAILED] * 2
     assert all((t.error or "").startswith("TrialTimeout") for t in result.trials)
     assert not any(_alive(s["pid"]) for s in read_starts(trials))
+
+
+def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The driver's SIGINT/SIGTERM handler raises wherever the main thread is: blocking the
+    signals around a fork holds them for that thread only, and another thread (the lease's
+    heartbeat) may take one. Raised before the new worker is tracked, it still leaves the
+    worker's output file and pipe closed at once, not to the garbage collector, and no worker
+    process behind."""
+    created: list[IO[bytes]] = []
+    temporary_file = tempfile.TemporaryFile
+
+    def recorded(*args: Any, **kwargs: Any) -> IO[bytes]:
+        created.append(temporary_file(*args, **kwargs))
+        return created[-1]
+
+    unfreeze = gc.unfreeze
+
+    def unfreeze_then_stop() -> None:
+        unfreeze()
+        raise InterruptedStudy(signal.SIGTERM)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recorded)
+    monkeypatch.setattr(gc, "unfreeze", unfreeze_then_stop)
+    before = set(multiprocessing.active_children())
+    executor = LocalExecutor(workers=1)
+    executor.start(workload=None, on_report=lambda number, step, value: False)
+    try:
+        with pytest.raises(InterruptedStudy):
+            executor.submit(Task(number=0, params={}))
+    finally:
+        monkeypatch.undo()
+        executor.close()
+    assert len(created) == 1 and created[0].closed
+    assert set(multiprocessing.active_children()) <= before
 
 
 @pytest.mark.parametrize("pruner", ["none", "median"])
