@@ -5,7 +5,10 @@ Run from the repository root (``benchmarks/samplers.py --protocol`` runs the sam
     .venv/bin/python benchmarks/protocol.py                    # both sets, 5 seeds, 30 calls
     .venv/bin/python benchmarks/protocol.py --set tuning --seeds 3
     .venv/bin/python benchmarks/protocol.py --set held-out --json /tmp/protocol.json
-    .venv/bin/python benchmarks/protocol.py --set tuning --gp '{"acq_func": "portfolio"}'
+    .venv/bin/python benchmarks/protocol.py --set tuning --gp '{"acq_func": "EI"}'
+    .venv/bin/python benchmarks/protocol.py --seeds 5 --json a.json &             # seeds 0-4
+    .venv/bin/python benchmarks/protocol.py --seeds 5 --first-seed 5 --json b.json  # 5-9
+    .venv/bin/python benchmarks/protocol.py --merge a.json b.json                 # as one run
 
 Two sets of tasks, every method on every task with the same seeds and budget, in one run:
 
@@ -74,8 +77,8 @@ def methods(gp_variants: Sequence[str]) -> dict[str, Callable[..., Run]]:
         "random": tunedag_method(RandomSampler, {}),
         "skopt-gp": tunedag_method(SkoptGPSampler, {}),
     }
-    for variant in gp_variants:
-        out[f"skopt-gp {variant}"] = tunedag_method(SkoptGPSampler, json.loads(variant))
+    for number, variant in enumerate(gp_variants, 1):
+        out[f"gp#{number}"] = tunedag_method(SkoptGPSampler, json.loads(variant))
     out["gp_minimize"] = lambda task, seed, budget, objective: run_gp_minimize(
         task, seed, budget, objective, n_points=1000
     )
@@ -128,11 +131,10 @@ def print_set(
         print(f"{task:24s} " + " ".join(f"{row[n]:{width}.1f}" for n in names))
     overall = {n: statistics.fmean(row[n] for row in table.values()) for n in names}
     print(f"{'mean':24s} " + " ".join(f"{overall[n]:{width}.1f}" for n in names))
-    asks = {
-        n: 1000 * statistics.median(s for by in results.values() for r in by[n] for s in r.ask_s)
-        for n in names
-    }
-    print(f"{'ask ms (median)':24s} " + " ".join(f"{asks[n]:{width}.1f}" for n in names))
+    asks = {n: [s for by in results.values() for r in by[n] for s in r.ask_s] for n in names}
+    if all(asks.values()):
+        medians = (1000 * statistics.median(asks[n]) for n in names)
+        print(f"{'ask ms (median)':24s} " + " ".join(f"{m:{width}.1f}" for m in medians))
     if "skopt-gp" in names:
         behind = [t for t, row in table.items() if row["skopt-gp"] < row["random"]]
         print(
@@ -140,6 +142,28 @@ def print_set(
             + (f": {', '.join(behind)}" if behind else "")
         )
     return overall
+
+
+def merge(paths: Sequence[Path]) -> int:
+    """Score the runs of several ``--json`` files as one run: each file's seeds are added
+    to the others' (run a set's seeds in parallel processes, then merge). A method is
+    scored where every file has it."""
+    merged: dict[str, dict[str, dict[str, list[Run]]]] = {}
+    for path in paths:
+        data = json.loads(path.read_text())
+        for name, by_task in data["runs"].items():
+            for task, by_method in by_task.items():
+                for method, runs in by_method.items():
+                    asks = data.get("ask_s", {}).get(name, {}).get(task, {}).get(method)
+                    target = merged.setdefault(name, {}).setdefault(task, {})
+                    target.setdefault(method, []).extend(
+                        Run(values, asks[i] if asks else []) for i, values in enumerate(runs)
+                    )
+    for name, results in merged.items():
+        counts = {m: len(runs) for by in results.values() for m, runs in by.items()}
+        names = [m for m, count in counts.items() if count == counts["random"]]
+        print_set(f"{name} ({counts['random']} seeds, {len(paths)} files)", results, names)
+    return 0
 
 
 def log(message: str) -> None:
@@ -150,13 +174,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", choices=["tuning", "held-out", "both"], default="both")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--tasks", nargs="*", help="only tasks whose name contains one of these")
-    parser.add_argument("--methods", nargs="*", help="only these methods (random always runs)")
     parser.add_argument(
-        "--gp", action="append", default=[], help="a skopt-gp variant: JSON options"
+        "--methods", nargs="*", help="only these methods (random and the --gp variants always run)"
+    )
+    parser.add_argument(
+        "--gp",
+        action="append",
+        default=[],
+        help="a skopt-gp variant (JSON options), shown as gp#1, gp#2, ...",
     )
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="score these --json files' runs as one run"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge)
 
     warnings.filterwarnings("ignore")
     import optuna
@@ -165,18 +200,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     threadpool_limits(1)
     runners = methods(args.gp)
     if args.methods:
-        runners = {n: r for n, r in runners.items() if n == "random" or n in args.methods}
+        kept = {"random", *(f"gp#{n}" for n in range(1, len(args.gp) + 1)), *args.methods}
+        runners = {n: r for n, r in runners.items() if n in kept}
     names = list(runners)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     sets = {"tuning": [*TASKS, *TUNING], "held-out": HELD_OUT}
     chosen = ["tuning", "held-out"] if args.set == "both" else [args.set]
     started = time.perf_counter()
     print(
         f"samplers protocol: {len(seeds)} seeds, {BUDGET} calls, methods {', '.join(names)}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
-        + ("" if "optuna-gp" in names else "; optuna-gp left out: PyTorch is not installed")
+        + (
+            ""
+            if importlib.util.find_spec("torch")
+            else "; optuna-gp left out: PyTorch is not installed"
+        )
     )
+    for number, variant in enumerate(args.gp, 1):
+        print(f"gp#{number}: skopt-gp with {variant}")
     raw: dict[str, Any] = {}
+    asks: dict[str, Any] = {}
     for name in chosen:
         tasks = [t for t in sets[name] if not args.tasks or any(s in t.name for s in args.tasks)]
         log(f"{name}: {len(tasks)} tasks")
@@ -186,12 +229,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             task: {m: [r.values for r in runs] for m, runs in by.items()}
             for task, by in results.items()
         }
+        asks[name] = {
+            task: {m: [r.ask_s for r in runs] for m, runs in by.items()}
+            for task, by in results.items()
+        }
     print(
         f"\n{time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.1f} "
         f"(1 min), {os.getloadavg()[1]:.1f} (5 min)"
     )
     if args.json:
-        args.json.write_text(json.dumps({"seeds": seeds, "budget": BUDGET, "runs": raw}))
+        args.json.write_text(
+            json.dumps({"seeds": seeds, "budget": BUDGET, "runs": raw, "ask_s": asks})
+        )
     return 0
 
 
