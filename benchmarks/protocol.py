@@ -49,6 +49,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import importlib.util
 import json
+import math
 import statistics
 import sys
 import time
@@ -84,7 +85,9 @@ def methods(gp_variants: Sequence[str]) -> dict[str, Callable[..., Run]]:
     )
     out["optuna-tpe"] = optuna_method(lambda seed: optuna.samplers.TPESampler(seed=seed))
     if importlib.util.find_spec("torch") is not None:
-        out["optuna-gp"] = optuna_method(lambda seed: optuna.samplers.GPSampler(seed=seed))
+        out["optuna-gp"] = optuna_method(
+            lambda seed: optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
+        )
     return out
 
 
@@ -106,21 +109,45 @@ def run_set(
     return results
 
 
-def scores(by_method: dict[str, list[Run]], budget: int) -> dict[str, float]:
-    """Bayesmark's leaderboard score of each method on one task (see the module docstring)."""
+def seed_scores(by_method: dict[str, list[Run]], budget: int) -> dict[str, list[float]]:
+    """Bayesmark's leaderboard score of each method's run on one task, seed by seed (see the
+    module docstring; the task's score is their mean)."""
     opt = min(-v for runs in by_method.values() for run in runs for v in run.values)
     clip = statistics.median(-v for run in by_method["random"] for v in run.values)
+    if clip <= opt:
+        return {method: [100.0] * len(runs) for method, runs in by_method.items()}
+    return {
+        method: [
+            100.0 * (1.0 - (min(-run.best(budget), clip) - opt) / (clip - opt)) for run in runs
+        ]
+        for method, runs in by_method.items()
+    }
+
+
+def paired_differences(
+    per_seed: dict[str, dict[str, list[float]]], names: list[str], reference: str
+) -> dict[str, tuple[float, float]]:
+    """Each method's set score less ``reference``'s, seed by seed (the same seed of every
+    task), as mean and standard error: a gap within about two standard errors is noise."""
+    tasks = list(per_seed.values())
     out = {}
-    for method, runs in by_method.items():
-        mean = statistics.fmean(min(-run.best(budget), clip) for run in runs)
-        out[method] = 100.0 * (1.0 - (mean - opt) / (clip - opt)) if clip > opt else 100.0
+    for name in names:
+        gaps = [
+            statistics.fmean(row[name][s] - row[reference][s] for row in tasks)
+            for s in range(len(tasks[0][reference]))
+        ]
+        error = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else math.nan
+        out[name] = (statistics.fmean(gaps), error)
     return out
 
 
 def print_set(
     title: str, results: dict[str, dict[str, list[Run]]], names: list[str]
 ) -> dict[str, float]:
-    table = {task: scores(by, BUDGET) for task, by in results.items()}
+    per_seed = {task: seed_scores(by, BUDGET) for task, by in results.items()}
+    table = {
+        task: {n: statistics.fmean(v) for n, v in row.items()} for task, row in per_seed.items()
+    }
     width = max(12, *(len(n) for n in names))
     print(
         f"\n{title}: leaderboard score at {BUDGET} calls "
@@ -136,6 +163,11 @@ def print_set(
         medians = (1000 * statistics.median(asks[n]) for n in names)
         print(f"{'ask ms (median)':24s} " + " ".join(f"{m:{width}.1f}" for m in medians))
     if "skopt-gp" in names:
+        gaps = paired_differences(per_seed, names, "skopt-gp")
+        print(
+            f"{'- skopt-gp (+- s.e.)':24s} "
+            + " ".join(f"{f'{m:+.1f} +-{e:4.1f}':>{width}s}" for m, e in gaps.values())
+        )
         behind = [t for t, row in table.items() if row["skopt-gp"] < row["random"]]
         print(
             f"skopt-gp below random on {len(behind)} of {len(table)} tasks"
@@ -162,7 +194,11 @@ def merge(paths: Sequence[Path]) -> int:
     for name, results in merged.items():
         counts = {m: len(runs) for by in results.values() for m, runs in by.items()}
         names = [m for m, count in counts.items() if count == counts["random"]]
-        print_set(f"{name} ({counts['random']} seeds, {len(paths)} files)", results, names)
+        print_set(
+            f"{name} ({counts['random']} seeds, {len(paths)} file{'s' if len(paths) > 1 else ''})",
+            results,
+            names,
+        )
     return 0
 
 
