@@ -291,18 +291,11 @@ class MlflowObserver(Observer):
 
         with tempfile.TemporaryDirectory(prefix="tunedag-mlflow-") as folder:
             root = Path(folder)
-            best = result.best
+            summary = result.to_dict()
             files = {
-                "results.json": result.to_dict(),
+                "results.json": summary,
                 "spec.json": study.spec.model_dump(mode="json"),
-                "best_trial.json": None
-                if best is None
-                else {
-                    "number": best.number,
-                    "params": best.params,
-                    "value": best.value,
-                    "fold_values": best.fold_values,
-                },
+                "best_trial.json": summary["best"],
             }
             for name, payload in files.items():
                 text = json.dumps(payload, indent=2, default=str)

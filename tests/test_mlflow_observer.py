@@ -144,6 +144,7 @@ def test_a_study_run_in_slices_is_one_parent_run_with_each_trial_once(
         ).read_text()
     )
     assert best["number"] == result.best.number and best["params"] == result.best_params  # type: ignore[union-attr]
+    assert best["metrics"] == result.best.metric_means()  # type: ignore[union-attr]
 
 
 def test_trials_finished_without_the_observer_are_logged_when_it_joins(
