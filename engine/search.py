@@ -399,16 +399,7 @@ class Search:
         self.observers.after_trial(self.context, trial)
 
     def _requeued(self, number: int, reason: str | None) -> None:
-        """A trial storage just put back in the queue: the ledger and the event learn it."""
-        trial = self.storage.get_trial(self.name, number)
-        self.ledger.put(trial)
-        self.events.emit(
-            "trial_requeued",
-            number=number,
-            reason=reason,
-            attempt=trial.attempt - 1,
-            best=self.ledger.best_summary(),
-        )
+        announce_requeued(self.context, self.ledger, self.events, number, reason)
 
     def too_many_failures(self) -> bool:
         return self.ledger.failed > self.spec.budget.max_failed
@@ -444,6 +435,21 @@ class Search:
             f"{provided.kind} {provided.name!r} from {provided.provider} {what} in {method}(); "
             "stored trials are kept and the study resumes once the plugin is fixed"
         )
+
+
+def announce_requeued(
+    context: StudyContext, ledger: Ledger, events: Events, number: int, reason: str | None
+) -> None:
+    """A trial storage just put back in the queue: the ledger and the event learn it."""
+    trial = context.storage.get_trial(context.name, number)
+    ledger.put(trial)
+    events.emit(
+        "trial_requeued",
+        number=number,
+        reason=reason,
+        attempt=trial.attempt - 1,
+        best=ledger.best_summary(),
+    )
 
 
 def report_takeover(

@@ -43,7 +43,15 @@ from tunedag.observer import Observer, Observers
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
 from tunedag.registry import Plugins, make_plugins
 from tunedag.result import StudyResult, read_result, read_status
-from tunedag.search import POLL_S, Interrupt, Limits, Search, StudyContext, report_takeover
+from tunedag.search import (
+    POLL_S,
+    Interrupt,
+    Limits,
+    Search,
+    StudyContext,
+    announce_requeued,
+    report_takeover,
+)
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.storage import (
@@ -273,15 +281,7 @@ class _Driver:
 
     def _requeued(self, number: int, reason: str) -> None:
         """A trial a stopped driver left running, now back in the queue."""
-        trial = self.storage.get_trial(self.name, number)
-        self.ledger.put(trial)
-        self.events.emit(
-            "trial_requeued",
-            number=number,
-            reason=reason,
-            attempt=trial.attempt - 1,
-            best=self.ledger.best_summary(),
-        )
+        announce_requeued(self.context, self.ledger, self.events, number, reason)
 
     # -- ending --------------------------------------------------------------------------------
 
