@@ -179,7 +179,7 @@ def print_set(
 def merge(paths: Sequence[Path]) -> int:
     """Score the runs of several ``--json`` files as one run: each file's seeds are added
     to the others' (run a set's seeds in parallel processes, then merge). A method is
-    scored where every file has it."""
+    scored where every file has it; ``gp#N`` must be the same ``--gp`` in every file."""
     merged: dict[str, dict[str, dict[str, list[Run]]]] = {}
     for path in paths:
         data = json.loads(path.read_text())
@@ -194,11 +194,7 @@ def merge(paths: Sequence[Path]) -> int:
     for name, results in merged.items():
         counts = {m: len(runs) for by in results.values() for m, runs in by.items()}
         names = [m for m, count in counts.items() if count == counts["random"]]
-        print_set(
-            f"{name} ({counts['random']} seeds, {len(paths)} file{'s' if len(paths) > 1 else ''})",
-            results,
-            names,
-        )
+        print_set(f"{name} ({counts['random']} seeds, merged)", results, names)
     return 0
 
 
