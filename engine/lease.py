@@ -21,6 +21,7 @@ import time
 import uuid
 
 from tunedag.errors import LeaseLostError, StorageError, UsageError
+from tunedag.stopsignals import driver_thread
 from tunedag.storage import LeaseRecord, Storage, Takeover
 
 #: the environment variable that sets the lease timeout in seconds (it wins over the spec)
@@ -67,9 +68,7 @@ class Lease:
     def acquire(self, *, join: bool) -> Takeover:
         """Take the lease (StudyBusyError if another driver holds it and not ``join``)."""
         takeover = self.storage.acquire_lease(self.study, self.record, join=join)
-        self._thread = threading.Thread(
-            target=self._beat, name=f"tunedag-lease-{self.study}", daemon=True
-        )
+        self._thread = driver_thread(self._beat, name=f"tunedag-lease-{self.study}")
         self._thread.start()
         return takeover
 

@@ -47,8 +47,7 @@ from tunedag.executor import (
     Workload,
     run_captured,
 )
-
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+from tunedag.stopsignals import STOP_SIGNALS
 
 #: ``TUNEDAG_INLINE=1`` runs tasks in the driver's own process, one at a time, for a
 #: debugger: a crash in a trial then takes the run down, and no trial_timeout can stop it.
@@ -77,22 +76,29 @@ class LocalExecutor(Executor):
         if self.inline:
             self.queued.append(task)
             return
+        # a worker is in ``busy`` before it leaves ``idle`` and before it gets the task, and
+        # leaves it only once killed: whatever raises in between (a stop signal's exception
+        # too), close() still finds it
         while self.idle:
-            worker = self.idle.pop()
+            worker = self.idle[-1]
+            self.busy.append(worker)
+            self.idle.pop()
             if worker.send(task):
-                self.busy.append(worker)
                 return
             worker.kill()  # it died while idle; its replacement runs the task
+            self.busy.remove(worker)
         # SIGINT and SIGTERM wait until the new worker is tracked: one arriving mid-fork would
         # run the driver's handler in an at-fork hook, which swallows its exception, and the
         # worker would start with the driver's handler
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            worker = _Worker.fork(self.workload, self.prunes, self.echo, self._connections())
+            worker = _Worker.fork(
+                self.workload, self.prunes, self.echo, self._connections(), self.busy
+            )
             if not worker.send(task):
                 worker.kill()
+                self.busy.remove(worker)
                 raise OSError(f"a freshly forked worker (pid {worker.process.pid}) died at once")
-            self.busy.append(worker)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -113,11 +119,11 @@ class LocalExecutor(Executor):
                 outcome = worker.receive(self.on_report, self.prunes)
                 if outcome is None:
                     continue
-                self.busy.remove(worker)
                 if outcome.lost:
                     worker.kill()
                 else:
                     self.idle.append(worker)
+                self.busy.remove(worker)  # last: tracked until then, as in submit
                 outcomes.append(outcome)
             if outcomes or (deadline is not None and time.monotonic() >= deadline):
                 return outcomes
@@ -160,8 +166,18 @@ class _Worker:
 
     @classmethod
     def fork(
-        cls, workload: Workload, prunes: bool, echo: bool, inherited: list[Connection]
+        cls,
+        workload: Workload,
+        prunes: bool,
+        echo: bool,
+        inherited: list[Connection],
+        tracked: list[_Worker],
     ) -> _Worker:
+        """Fork a worker and append it to ``tracked`` before returning it.
+
+        On any exception (a stop signal's too) its file, pipe and process are closed and
+        killed here.
+        """
         parent_end, child_end = multiprocessing.Pipe()
         output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
         process: Any = None
@@ -181,7 +197,9 @@ class _Worker:
             finally:
                 gc.unfreeze()
                 child_end.close()
-            return cls(process, parent_end, output)
+            worker = cls(process, parent_end, output)
+            tracked.append(worker)
+            return worker
         except BaseException:
             # also a signal's exception, which the driver's handler raises wherever the main
             # thread is: blocking the signals here holds them for this thread only, and another
@@ -256,7 +274,7 @@ def _worker_main(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the driver's fork
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the driver's fork
     for other in inherited:  # so each pipe closes when its own process dies, not later
         other.close()
     for variable in THREAD_ENV:

@@ -12,10 +12,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from event_schema import check_event
@@ -35,7 +36,9 @@ from helpers import (
 )
 
 from tunedag.errors import LeaseLostError, StudyBusyError
-from tunedag.storage import LeaseRecord, Storage, TrialRecord, TrialState, open_storage
+from tunedag.lease import Lease
+from tunedag.stopsignals import STOP_SIGNALS, driver_thread
+from tunedag.storage import LeaseRecord, Storage, Takeover, TrialRecord, TrialState, open_storage
 
 HOST = socket.gethostname()
 
@@ -144,6 +147,55 @@ def test_one_driver_claims_the_test_evaluation(store: Storage) -> None:
     store.release_lease("s", "a")  # it stopped without scoring: the claim passes on
     assert store.claim_evaluation("s", "b", 0)
     assert not store.claim_evaluation("s", "b", 1)  # a look the caller did not know of
+
+
+# -- the heartbeat thread ------------------------------------------------------------------------
+
+
+class _MaskRecorder:
+    """Just enough of a Storage for a Lease: each heartbeat records its thread's signal mask."""
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self.masks: list[set[int]] = []
+        self.beat = threading.Event()
+
+    def acquire_lease(self, study: str, record: LeaseRecord, *, join: bool) -> Takeover:
+        return Takeover()
+
+    def heartbeat(self, study: str, owner: str) -> bool:
+        self.masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+        self.beat.set()
+        return True
+
+    def release_lease(self, study: str, owner: str) -> None:
+        pass
+
+
+def test_the_heartbeat_thread_blocks_sigint_and_sigterm_and_the_main_thread_does_not() -> None:
+    """A signal mask is per thread: the driver's main thread blocks the stop signals around
+    a fork, and that holds them only if its other threads never take them either."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    storage = _MaskRecorder()
+    held = Lease(cast(Storage, storage), "s", timeout_s=0.04)
+    held.acquire(join=False)
+    try:
+        assert storage.beat.wait(10)
+    finally:
+        held.release()
+    assert {signal.SIGINT, signal.SIGTERM} <= storage.masks[0]
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+def test_a_driver_thread_blocks_the_stop_signals_before_its_target_runs() -> None:
+    masks: list[set[int]] = []
+    thread = driver_thread(
+        lambda: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))), name="t"
+    )
+    thread.start()
+    thread.join(10)
+    assert thread.daemon and masks and masks[0] >= STOP_SIGNALS
 
 
 # -- real drivers --------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from helpers import base_spec, recorder, stored_trials, write_spec
 
 import tunedag
 from tunedag.errors import InterruptedStudy
-from tunedag.executor import Task
-from tunedag.plugins.local_executor import LocalExecutor
+from tunedag.executor import Task, TrialOutcome
+from tunedag.plugins.local_executor import LocalExecutor, _Worker
 from tunedag.storage import TrialState
 
 TRIAL_MODULE = "tdpar"
@@ -317,6 +317,66 @@ def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_be
         executor.close()
     assert len(created) == 1 and created[0].closed
     assert set(multiprocessing.active_children()) <= before
+
+
+class _Instant:
+    """A workload whose every task completes at once."""
+
+    def run(self, task: Task, report: Callable[[int, float], bool]) -> TrialOutcome:
+        return TrialOutcome(task.number, TrialState.COMPLETE, value=0.0)
+
+
+def _stop_at_send(self: _Worker, task: Task) -> bool:
+    raise InterruptedStudy(signal.SIGTERM)
+
+
+def test_a_stop_signal_raised_while_a_fresh_worker_gets_its_task_leaves_no_worker_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised after the fork returned but before the task reached the worker, the signal's
+    exception still finds the worker tracked: closing the executor kills it and closes its
+    file at once."""
+    created: list[IO[bytes]] = []
+    temporary_file = tempfile.TemporaryFile
+
+    def recorded(*args: Any, **kwargs: Any) -> IO[bytes]:
+        created.append(temporary_file(*args, **kwargs))
+        return created[-1]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recorded)
+    monkeypatch.setattr(_Worker, "send", _stop_at_send)
+    before = set(multiprocessing.active_children())
+    executor = LocalExecutor(workers=1)
+    executor.start(workload=None, on_report=lambda number, step, value: False)
+    try:
+        with pytest.raises(InterruptedStudy):
+            executor.submit(Task(number=0, params={}))
+    finally:
+        monkeypatch.undo()
+        executor.close()
+    assert len(created) == 1 and created[0].closed
+    assert set(multiprocessing.active_children()) <= before
+
+
+def test_a_stop_signal_raised_while_an_idle_worker_gets_its_task_leaves_no_worker_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for a worker taken from the idle ones: it is never in neither list."""
+    executor = LocalExecutor(workers=1)
+    executor.start(workload=_Instant(), on_report=lambda number, step, value: False)
+    try:
+        executor.submit(Task(number=0, params={}))
+        assert [o.number for o in executor.wait(timeout=30)] == [0]
+        [worker] = executor.idle
+        monkeypatch.setattr(_Worker, "send", _stop_at_send)
+        with pytest.raises(InterruptedStudy):
+            executor.submit(Task(number=1, params={}))
+        assert executor.busy == [worker] and executor.idle == []
+    finally:
+        monkeypatch.undo()
+        executor.close()
+    assert worker.output.closed and worker.connection.closed
+    assert not worker.process.is_alive()
 
 
 @pytest.mark.parametrize("pruner", ["none", "median"])

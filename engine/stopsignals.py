@@ -1,0 +1,41 @@
+"""SIGINT and SIGTERM in the driver: the threads it starts leave them to its main thread.
+
+A signal mask is per thread, and the kernel hands a process-directed signal to any thread
+that does not block it. Python runs the handler in the main thread either way, so blocking
+the signals in the main thread alone (``LocalExecutor`` does, around a fork, until the new
+worker is tracked) holds them back only if no other thread can take them. Every thread the
+driver starts therefore runs ``block_stop_signals`` first; ``driver_thread`` builds one so.
+Native thread pools started by libraries (OpenBLAS's, when numpy loads) do not, and can
+still take a signal: code that blocks the signals must also stay consistent if the handler
+raises inside the block.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+#: the signals that stop a run
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def block_stop_signals() -> None:
+    """Block SIGINT and SIGTERM in the calling thread, for good.
+
+    They then reach the main thread only, and wait while it blocks them itself.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def driver_thread(target: Callable[[], object], *, name: str) -> threading.Thread:
+    """A daemon thread (not started) that blocks SIGINT and SIGTERM, then runs ``target``."""
+
+    def run() -> None:
+        block_stop_signals()
+        target()
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+__all__ = ["STOP_SIGNALS", "block_stop_signals", "driver_thread"]
