@@ -24,6 +24,7 @@ from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
 from tunedag.errors import TunedagError
 from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
+from tunedag.stopsignals import deferred_while_blocked
 
 if TYPE_CHECKING:
     from tunedag.looks import Look
@@ -134,7 +135,8 @@ def _stop_signals() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(signum)
+        if not deferred_while_blocked(signum):
+            raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -54,6 +54,7 @@ from tunedag.search import (
 )
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
+from tunedag.stopsignals import deferred_while_blocked
 from tunedag.storage import (
     Storage,
     StudyRecord,
@@ -395,8 +396,8 @@ def _signals_raise() -> Iterator[Interrupt]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if interrupt.signum is not None:
-            return  # already stopping: let the clean-up finish
+        if deferred_while_blocked(signum) or interrupt.signum is not None:
+            return  # held back until the block ends, or already stopping
         interrupt.signum = signum
         raise InterruptedStudy(signum)
 
