@@ -24,7 +24,7 @@ from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
 from tunedag.errors import TunedagError
 from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
-from tunedag.stopsignals import deferred_while_blocked
+from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
 
 if TYPE_CHECKING:
     from tunedag.looks import Look
@@ -138,7 +138,7 @@ def _stop_signals() -> Iterator[None]:
         if not deferred_while_blocked(signum):
             raise Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

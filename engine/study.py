@@ -54,7 +54,7 @@ from tunedag.search import (
 )
 from tunedag.spec.models import Spec
 from tunedag.spec.validate import base_dir_of
-from tunedag.stopsignals import deferred_while_blocked
+from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
 from tunedag.storage import (
     Storage,
     StudyRecord,
@@ -401,7 +401,7 @@ def _signals_raise() -> Iterator[Interrupt]:
         interrupt.signum = signum
         raise InterruptedStudy(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield interrupt
     finally:
