@@ -283,14 +283,10 @@ def test_a_trial_past_its_timeout_is_killed_and_its_worker_replaced(
     assert not any(_alive(s["pid"]) for s in read_starts(trials))
 
 
-def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_behind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The driver's SIGINT/SIGTERM handler raises wherever the main thread is: blocking the
-    signals around a fork holds them for that thread only, and another thread (the lease's
-    heartbeat) may take one. Raised before the new worker is tracked, it still leaves the
-    worker's output file and pipe closed at once, not to the garbage collector, and no worker
-    process behind."""
+def _submit_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submit a task to a fresh one-worker executor (the patches in ``monkeypatch`` make it
+    raise InterruptedStudy), then close it: the one output file it made is closed and no
+    worker process is left."""
     created: list[IO[bytes]] = []
     temporary_file = tempfile.TemporaryFile
 
@@ -298,14 +294,7 @@ def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_be
         created.append(temporary_file(*args, **kwargs))
         return created[-1]
 
-    unfreeze = gc.unfreeze
-
-    def unfreeze_then_stop() -> None:
-        unfreeze()
-        raise InterruptedStudy(signal.SIGTERM)
-
     monkeypatch.setattr(tempfile, "TemporaryFile", recorded)
-    monkeypatch.setattr(gc, "unfreeze", unfreeze_then_stop)
     before = set(multiprocessing.active_children())
     executor = LocalExecutor(workers=1)
     executor.start(workload=None, on_report=lambda number, step, value: False)
@@ -317,6 +306,24 @@ def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_be
         executor.close()
     assert len(created) == 1 and created[0].closed
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_a_stop_signal_raised_just_after_a_fork_leaves_no_file_pipe_or_worker_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The driver's SIGINT/SIGTERM handler raises wherever the main thread is: blocking the
+    signals around a fork holds them for that thread only, and another thread (the lease's
+    heartbeat) may take one. Raised before the new worker is tracked, it still leaves the
+    worker's output file and pipe closed at once, not to the garbage collector, and no worker
+    process behind."""
+    unfreeze = gc.unfreeze
+
+    def unfreeze_then_stop() -> None:
+        unfreeze()
+        raise InterruptedStudy(signal.SIGTERM)
+
+    monkeypatch.setattr(gc, "unfreeze", unfreeze_then_stop)
+    _submit_until_stopped(monkeypatch)
 
 
 class _Instant:
@@ -336,26 +343,8 @@ def test_a_stop_signal_raised_while_a_fresh_worker_gets_its_task_leaves_no_worke
     """Raised after the fork returned but before the task reached the worker, the signal's
     exception still finds the worker tracked: closing the executor kills it and closes its
     file at once."""
-    created: list[IO[bytes]] = []
-    temporary_file = tempfile.TemporaryFile
-
-    def recorded(*args: Any, **kwargs: Any) -> IO[bytes]:
-        created.append(temporary_file(*args, **kwargs))
-        return created[-1]
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", recorded)
     monkeypatch.setattr(_Worker, "send", _stop_at_send)
-    before = set(multiprocessing.active_children())
-    executor = LocalExecutor(workers=1)
-    executor.start(workload=None, on_report=lambda number, step, value: False)
-    try:
-        with pytest.raises(InterruptedStudy):
-            executor.submit(Task(number=0, params={}))
-    finally:
-        monkeypatch.undo()
-        executor.close()
-    assert len(created) == 1 and created[0].closed
-    assert set(multiprocessing.active_children()) <= before
+    _submit_until_stopped(monkeypatch)
 
 
 def test_a_stop_signal_raised_while_an_idle_worker_gets_its_task_leaves_no_worker_behind(
