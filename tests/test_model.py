@@ -241,7 +241,9 @@ def test_a_sigkill_during_the_save_leaves_no_model_and_the_next_run_finishes(
                 "params": {"random_state": 0},
             }
         ],
-        space={"model__n_estimators": {"type": "int", "values": [120]}},
+        # 600 trees take about 0.6 s to write on a quiet machine (120 took 85 ms, short
+        # enough for the 10 ms poll below to miss), and longer on a loaded one
+        space={"model__n_estimators": {"type": "int", "values": [600]}},
         budget={"trials": 1},
         baseline=False,
     )
