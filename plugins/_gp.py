@@ -95,20 +95,32 @@ def _features(layout: Layout, X: np.ndarray, log_ab: np.ndarray) -> np.ndarray:
 
 
 def _sq_distance(layout: Layout, A: np.ndarray, B: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Squared scaled distances between the rows of A and B (both already warped)."""
-    out = np.zeros((len(A), len(B)))
-    scale = np.exp(-2.0 * length)
-    for j in range(layout.dims):
-        diff = A[:, j, None] - B[None, :, j]
-        if layout.numeric[j]:
-            np.multiply(diff, diff, out=diff)
-            out += scale[j] * diff
-        else:
-            out += scale[j] * (diff != 0)
+    """Squared scaled distances between the rows of A and B (both already warped): the
+    numeric columns as ``|a|^2 + |b|^2 - 2 a.b`` (one matrix product), the categorical
+    ones as mismatches."""
+    scale = np.exp(-length)
+    numeric = layout.numeric
+    As, Bs = A[:, numeric] * scale[numeric], B[:, numeric] * scale[numeric]
+    out = np.einsum("ij,ij->i", As, As)[:, None] + np.einsum("ij,ij->i", Bs, Bs)[None, :]
+    out -= 2.0 * (As @ Bs.T)
+    np.maximum(out, 0.0, out=out)
+    for j in np.flatnonzero(~numeric):
+        out += scale[j] ** 2 * (A[:, j, None] != B[None, :, j])
     return out
 
 
-def _matern(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _matern(r2: np.ndarray) -> np.ndarray:
+    """Matern 5/2 of the squared distance."""
+    r = np.sqrt(r2)
+    value = r * _SQRT5
+    e = np.exp(-value)
+    value += 1.0
+    value += 5.0 / 3.0 * r2
+    value *= e
+    return value
+
+
+def _matern_slope(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Matern 5/2 of the squared distance, and its derivative by the squared distance."""
     r = np.sqrt(np.maximum(r2, 0.0))
     e = np.exp(-_SQRT5 * r)
@@ -144,7 +156,7 @@ def _neg_log_posterior(
         sq[cols] = (diff * diff).transpose(2, 0, 1)
     scale = np.exp(-2.0 * length)
     r2 = np.tensordot(scale, sq, axes=1)
-    m, slope = _matern(r2)
+    m, slope = _matern_slope(r2)
     amp, noise = math.exp(log_amp), math.exp(log_noise)
     K = amp * m
     K[np.diag_indices(n)] += noise + 1e-8
@@ -198,6 +210,43 @@ def starts(layout: Layout) -> list[np.ndarray]:
     return out
 
 
+def laplace(
+    layout: Layout, X: np.ndarray, y: np.ndarray, theta: np.ndarray, fixed_noise: bool = False
+) -> np.ndarray:
+    """A square root ``R`` of the covariance of the Laplace approximation of the
+    hyperparameters' posterior at its mode ``theta`` (the inverse Hessian of minus the log
+    posterior, by central differences of the analytic gradient): ``theta + R @ z`` with
+    ``z`` standard normal is a draw. Each direction's standard deviation is capped at 1 (in
+    log units), so a flat or non-convex direction (a bound, a plateau) stays local; a fixed
+    noise stays fixed."""
+    size, step = len(theta), 1e-4
+    free = np.ones(size, dtype=bool)
+    free[1] = not fixed_noise
+    fixed = _square_differences(layout, X, X)
+    H = np.empty((size, size))
+    for i in range(size):
+        e = np.zeros(size)
+        e[i] = step
+        plus = _neg_log_posterior(theta + e, layout, X, y, fixed)[1]
+        minus = _neg_log_posterior(theta - e, layout, X, y, fixed)[1]
+        H[i] = (plus - minus) / (2 * step)
+    H = 0.5 * (H + H.T)[np.ix_(free, free)]
+    root = np.zeros((size, size))
+    if np.all(np.isfinite(H)):
+        values, vectors = np.linalg.eigh(H)
+        root[np.ix_(free, free)] = vectors / np.sqrt(np.maximum(values, 1.0))
+    return root
+
+
+def draws(
+    layout: Layout, theta: np.ndarray, root: np.ndarray, count: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """``theta`` and ``count`` draws ``theta + root @ z``, clipped to the bounds."""
+    bounds = np.array(_bounds(layout))
+    out = theta + rng.standard_normal((count, len(theta))) @ root.T
+    return [theta, *np.clip(out, bounds[:, 0], bounds[:, 1])]
+
+
 def fit(
     layout: Layout, X: np.ndarray, y: np.ndarray, noise: float | None = None, max_iter: int = 60
 ) -> np.ndarray:
@@ -242,7 +291,7 @@ class Posterior:
         log_amp, log_noise, self.length, self.log_ab = _unpack(layout, theta)
         self.amp = math.exp(log_amp)
         self.Z = _features(layout, X, self.log_ab)
-        K = self.amp * _matern(_sq_distance(layout, self.Z, self.Z, self.length))[0]
+        K = self.amp * _matern(_sq_distance(layout, self.Z, self.Z, self.length))
         jitter = 1e-8
         while True:
             K_noisy = K + (math.exp(log_noise) + jitter) * np.eye(len(y))
@@ -256,8 +305,26 @@ class Posterior:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the latent function at the rows of ``X``."""
         Zc = _features(self.layout, X, self.log_ab)
-        Ks = self.amp * _matern(_sq_distance(self.layout, Zc, self.Z, self.length))[0]
+        Ks = self.amp * _matern(_sq_distance(self.layout, Zc, self.Z, self.length))
         mean = Ks @ self.alpha
         V = solve_triangular(self.L, Ks.T, lower=True)
         var = self.amp - np.einsum("ij,ij->j", V, V)
+        return mean, np.sqrt(np.maximum(var, 1e-12))
+
+
+class Mixture:
+    """Equally weighted GPs (one for each hyperparameter draw), moment-matched to one
+    Gaussian: the mean of their means, and a variance that adds their disagreement."""
+
+    def __init__(self, parts: list[Posterior]) -> None:
+        self.parts = parts
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.parts) == 1:
+            return self.parts[0].predict(X)
+        predictions = [part.predict(X) for part in self.parts]
+        means = np.array([mean for mean, _ in predictions])
+        stds = np.array([std for _, std in predictions])
+        mean = means.mean(axis=0)
+        var = (stds * stds + means * means).mean(axis=0) - mean * mean
         return mean, np.sqrt(np.maximum(var, 1e-12))

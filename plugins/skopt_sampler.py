@@ -25,8 +25,12 @@ history it was proposed from, never on how the driver grouped its asks into batc
    been observed (a seeded random draw before that, which only happens with many workers).
    The GP is fitted to the observations; trials still running or waiting are added at the
    best value seen (a constant liar, ``cl_min``), so parallel proposals spread out. The
-   acquisition (``acq_func``) is maximised over candidates drawn from a generator seeded by
-   ``(seed, t)``.
+   prediction averages ``hyper_samples`` GPs: the fitted hyperparameters and draws from a
+   Laplace approximation of their posterior, from a generator seeded by ``(seed, t)``
+   (with tens of observations one fitted set of length scales is often confidently wrong:
+   on the plateaus of a decision tree's loss it predicts the best values where the tree
+   is a constant). The acquisition (``acq_func``) is maximised over candidates drawn from
+   a generator seeded by ``(seed, t)``.
 
 Why these defaults: a maximin Latin hypercube covers every dimension's range evenly with
 few points, where ten random draws leave gaps; and at budgets of tens of trials, local
@@ -66,11 +70,14 @@ ranks, flattens those). ``standardize`` is the plain mean 0, standard deviation 
 Speed
 -----
 The hyperparameters (amplitude, noise, a length scale a column, two warping exponents a
-warped column) are fitted by L-BFGS-B with analytic gradients from two fixed starts. They
-are refitted on every ask below ``refit_all_below`` completed trials; above, on a
+warped column) are fitted by L-BFGS-B with analytic gradients from two fixed starts, and
+their Laplace approximation takes one Hessian (central differences of the gradient) a
+fit. They are refitted on every ask below ``refit_all_below`` completed trials; above, on a
 deterministic prefix of the completed trials (by number) whose length grows in steps of
 ``max(refit_every, length // 10)``, so a fresh sampler (a resumed study) computes the same
-ones, and a small cache keeps them between asks. Past 200 completed trials the fit uses
+ones, and a small cache keeps them between asks. Each ask conditions ``hyper_samples`` GPs on
+the observations and scores the candidates with each: most of an ask's time, and the
+reason ``hyper_samples: 1`` is several times faster. Past 200 completed trials the fit uses
 the 100 best and 100 others spread over the rest. BLAS runs on one thread during ``ask``:
 the GP's matrices are small, and threads only add overhead there and compete with the
 trials for the cores. ``benchmarks/samplers.py`` measures the latency at 50 to 400
@@ -100,7 +107,7 @@ from tunedag.space import Params, SearchSpace, pairs
 from tunedag.storage import TrialRecord, TrialState
 
 _RANDOM_TRIES = 64
-_THETA_CACHE = 8
+_FIT_CACHE = 8
 _GRID_LIMIT = 20_000
 _FIT_LIMIT = 200
 #: lhs: fewer maximin iterations than skopt's 1000 (the design is built once per run, but
@@ -174,6 +181,14 @@ class SkoptGPSampler(Sampler):
             description="refit the kernel hyperparameters every this many observations "
             "(each ask in between reuses the last ones; deterministic either way)",
         )
+        hyper_samples: int = Field(
+            16,
+            ge=1,
+            le=256,
+            description="GPs averaged on each ask: the fitted hyperparameters and "
+            "hyper_samples - 1 draws from a Laplace approximation of their posterior (1: the "
+            "fitted ones alone, faster)",
+        )
         refit_all_below: int = Field(
             30,
             ge=0,
@@ -197,7 +212,7 @@ class SkoptGPSampler(Sampler):
         self._column = {axis.name: j for j, axis in enumerate(self.gp_axes)}
         self._conditional = any(space.conditions(name) for name in space.names)
         self._design: list[list[Any]] | None = None
-        self._theta: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._fits: OrderedDict[bytes, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._grid = _small_grid(space)
 
     # -- ask -----------------------------------------------------------------------------------
@@ -369,12 +384,16 @@ class SkoptGPSampler(Sampler):
         opts = self.options
         Xc = np.array([x for x, c in zip(X, told_complete, strict=True) if c])
         yc = np.array([v for v, c in zip(y, told_complete, strict=True) if c])
-        theta = self._fitted_theta(Xc, yc)
+        theta, root = self._fitted(Xc, yc)
         yt = _transform_y(np.asarray(y, dtype=float), opts.y_transform)
         best = float(yt.min())
         rows = np.vstack([np.array(X), *([np.array(pending)] if pending else [])])
         targets = np.concatenate([yt, np.full(len(pending), best)])
-        posterior = _gp.Posterior(self._layout, theta, rows, targets)
+        thetas = [theta]
+        if root is not None:
+            draw_rng = np.random.default_rng([self.seed, t, 0x4C41])
+            thetas = _gp.draws(self._layout, theta, root, opts.hyper_samples - 1, draw_rng)
+        posterior = _gp.Mixture([_gp.Posterior(self._layout, th, rows, targets) for th in thetas])
         rng = np.random.default_rng([self.seed, t, 0x6750])
         kind = opts.acq_func
         if kind == "gp_hedge":
@@ -483,12 +502,13 @@ class SkoptGPSampler(Sampler):
                     out[~mask, self._column[axis.name]] = 0.0
         return out
 
-    def _fitted_theta(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _fitted(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Hyperparameters fitted on a deterministic prefix of the completed trials (by
-        number); see "Speed" in the module docstring."""
+        number; see "Speed" in the module docstring), and the square root of their Laplace
+        covariance (None with ``hyper_samples: 1``)."""
         m = _fit_size(len(y), self.options.refit_all_below, self.options.refit_every)
         if m < 2:
-            return _gp.starts(self._layout)[0]
+            return _gp.starts(self._layout)[0], None
         Xf, yf = X[:m], y[:m]
         if m > _FIT_LIMIT:
             order = np.argsort(yf, kind="stable")
@@ -503,19 +523,22 @@ class SkoptGPSampler(Sampler):
             )
             Xf, yf = Xf[keep], yf[keep]
         key = Xf.tobytes() + b"|" + yf.tobytes()
-        theta = self._theta.get(key)
-        if theta is None:
+        fitted = self._fits.get(key)
+        if fitted is None:
             noise = self.options.noise
             yt = _transform_y(yf, self.options.y_transform)
             theta = _gp.fit(
                 self._layout, Xf, yt, noise=None if noise == "gaussian" else float(noise)
             )
-            self._theta[key] = theta
-            while len(self._theta) > _THETA_CACHE:
-                self._theta.popitem(last=False)
+            root = None
+            if self.options.hyper_samples > 1:
+                root = _gp.laplace(self._layout, Xf, yt, theta, fixed_noise=noise != "gaussian")
+            fitted = self._fits[key] = (theta, root)
+            while len(self._fits) > _FIT_CACHE:
+                self._fits.popitem(last=False)
         else:
-            self._theta.move_to_end(key)
-        return theta
+            self._fits.move_to_end(key)
+        return fitted
 
 
 def _fit_size(m: int, all_below: int, every: int) -> int:

@@ -1,5 +1,6 @@
 """skopt-gp's own Gaussian process and acquisition functions: the hyperparameter gradient,
-the warping, the stable log expected improvement and the target transform."""
+the warping, the hyperparameters' Laplace draws and their mixture, the stable log expected
+improvement and the target transform."""
 
 from __future__ import annotations
 
@@ -55,6 +56,61 @@ def test_warping_is_the_identity_at_unit_exponents_and_stays_monotone() -> None:
     assert np.allclose(_gp._warp(u, np.zeros((2, 1)))[0], np.clip(u, 1e-6, 1 - 1e-6))
     warped = _gp._warp(u, np.log([[3.0], [0.5]]))[0][:, 0]
     assert np.all(np.diff(warped) > 0) and warped[0] >= 0 and warped[-1] <= 1
+
+
+def test_the_laplace_covariance_inverts_the_hessian_and_narrows_with_more_data() -> None:
+    X, y = data(60)
+    theta = _gp.fit(LAYOUT, X, y)
+    root = _gp.laplace(LAYOUT, X, y, theta)
+    cov = root @ root.T
+    assert np.all(np.linalg.eigvalsh(cov) >= -1e-12)
+    assert np.all(np.linalg.eigvalsh(cov) <= 1.0 + 1e-9)  # capped at sd 1 in each direction
+    # along a well-determined direction (largest curvature) cov is the Hessian's inverse
+    fixed = _gp._square_differences(LAYOUT, X, X)
+    H = np.array(
+        [
+            (
+                _gp._neg_log_posterior(theta + e, LAYOUT, X, y, fixed)[1]
+                - _gp._neg_log_posterior(theta - e, LAYOUT, X, y, fixed)[1]
+            )
+            / 2e-4
+            for e in np.eye(LAYOUT.size) * 1e-4
+        ]
+    )
+    values, vectors = np.linalg.eigh(0.5 * (H + H.T))
+    top = vectors[:, -1]
+    assert top @ cov @ top == pytest.approx(1.0 / values[-1], rel=1e-3)
+    few = _gp.laplace(LAYOUT, X[:12], y[:12], _gp.fit(LAYOUT, X[:12], y[:12]))
+    assert np.trace(few @ few.T) > np.trace(cov)
+
+
+def test_laplace_draws_are_seeded_bounded_and_keep_a_fixed_noise() -> None:
+    X, y = data(20)
+    theta = _gp.fit(LAYOUT, X, y, noise=0.01)
+    root = _gp.laplace(LAYOUT, X, y, theta, fixed_noise=True)
+    drawn = _gp.draws(LAYOUT, theta, root, 50, np.random.default_rng(3))
+    again = _gp.draws(LAYOUT, theta, root, 50, np.random.default_rng(3))
+    assert len(drawn) == 51 and np.array_equal(drawn[0], theta)
+    assert all(np.array_equal(a, b) for a, b in zip(drawn, again, strict=True))
+    bounds = np.array(_gp._bounds(LAYOUT))
+    assert all(np.all((d >= bounds[:, 0]) & (d <= bounds[:, 1])) for d in drawn)
+    assert {d[1] for d in drawn} == {theta[1]}
+    assert np.std([d[2] for d in drawn]) > 0.01
+
+
+def test_the_mixture_adds_the_parts_disagreement_to_their_variance() -> None:
+    X, y = data(30)
+    theta = _gp.fit(LAYOUT, X, y)
+    other = theta.copy()
+    other[2:6] -= 1.0  # shorter length scales: a different fit of the same data
+    parts = [_gp.Posterior(LAYOUT, th, X, y) for th in (theta, other)]
+    test_points = data(10, seed=5)[0]
+    (m1, s1), (m2, s2) = (part.predict(test_points) for part in parts)
+    mean, std = _gp.Mixture(parts).predict(test_points)
+    assert np.allclose(mean, (m1 + m2) / 2)
+    assert np.allclose(std**2, (s1**2 + s2**2) / 2 + ((m1 - m2) / 2) ** 2)
+    alone = _gp.Mixture(parts[:1]).predict(test_points)
+    assert np.array_equal(alone[0], m1) and np.array_equal(alone[1], s1)
 
 
 def test_log_expected_improvement_is_exact_and_finite_far_in_the_tail() -> None:
