@@ -101,7 +101,7 @@ def _sq_distance(layout: Layout, A: np.ndarray, B: np.ndarray, length: np.ndarra
     scale = np.exp(-length)
     numeric = layout.numeric
     As, Bs = A[:, numeric] * scale[numeric], B[:, numeric] * scale[numeric]
-    out = np.einsum("ij,ij->i", As, As)[:, None] + np.einsum("ij,ij->i", Bs, Bs)[None, :]
+    out: np.ndarray = np.add.outer(np.einsum("ij,ij->i", As, As), np.einsum("ij,ij->i", Bs, Bs))
     out -= 2.0 * (As @ Bs.T)
     np.maximum(out, 0.0, out=out)
     for j in np.flatnonzero(~numeric):
@@ -111,8 +111,7 @@ def _sq_distance(layout: Layout, A: np.ndarray, B: np.ndarray, length: np.ndarra
 
 def _matern(r2: np.ndarray) -> np.ndarray:
     """Matern 5/2 of the squared distance."""
-    r = np.sqrt(r2)
-    value = r * _SQRT5
+    value: np.ndarray = np.sqrt(r2) * _SQRT5
     e = np.exp(-value)
     value += 1.0
     value += 5.0 / 3.0 * r2
