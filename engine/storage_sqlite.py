@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tunedag.errors import StorageAccessError, StorageError
+from tunedag.errors import StorageAccessError, StorageBusyError, StorageError
 from tunedag.storage_errors import classify, refuse_truncated
 from tunedag.wal_guard import WalGuard
 
@@ -63,10 +64,27 @@ class SqliteDatabase:
         the WAL journal."""
         with self.errors():
             if self.path is not None:
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                mode = self._while_busy("PRAGMA journal_mode = WAL")
                 if mode is None or str(mode[0]).lower() != "wal":
                     self._wal = None  # a file system without WAL support: no log to guard
             self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _while_busy(self, statement: str) -> tuple[object, ...] | None:
+        """Run ``statement`` (its first row), retried until the busy timeout while another
+        connection holds a lock: SQLite refuses a journal mode change at once then, without
+        its busy handler, as when several drivers open a new storage file together."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                row: tuple[object, ...] | None = self._conn.execute(statement).fetchone()
+                return row
+            except sqlite3.OperationalError as exc:
+                busy = isinstance(self.map_error(exc), StorageBusyError)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
 
     def ddl(self, sql: str) -> str:
         return sql

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -163,6 +165,36 @@ def test_locked_database_raises_busy(url: str) -> None:
         other.close()
     with open_storage(url) as s:  # and the lock going away makes it usable again
         assert s.create_trial("s", {"x": 1}).number == 0
+
+
+def _open_when_released(url: str, go: Any, results: Any) -> None:
+    go.wait()
+    try:
+        open_storage(url).close()
+        results.put("ok")
+    except StorageError as exc:
+        results.put(str(exc))
+
+
+def test_drivers_opening_a_new_storage_file_together_all_get_it(tmp_path: Path) -> None:
+    """The first open switches the file to WAL, which SQLite refuses at once (no busy
+    handler) to a second connection in the middle of its own open: each waits its turn."""
+    context = multiprocessing.get_context("fork")
+    failures = []
+    for attempt in range(25):
+        url = f"sqlite:///{tmp_path / str(attempt) / 'study.sqlite'}"
+        go, results = context.Event(), context.Queue()
+        openers = [
+            context.Process(target=_open_when_released, args=(url, go, results)) for _ in range(4)
+        ]
+        for process in openers:
+            process.start()
+        go.set()
+        outcomes = [results.get(timeout=60) for _ in openers]
+        for process in openers:
+            process.join(timeout=60)
+        failures += [outcome for outcome in outcomes if outcome != "ok"]
+    assert failures == []
 
 
 def test_other_sqlite_errors_are_storage_error(url: str) -> None:
