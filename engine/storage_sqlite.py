@@ -1,9 +1,11 @@
 """SQLite under the storage: one file, no server, safe for several processes on one machine.
 
 The WAL journal lets readers run beside the one writer, a busy timeout makes a writer wait
-its turn, and every write transaction is ``BEGIN IMMEDIATE``, so the write lock is taken up
-front and two processes never race for the same trial number. A write-ahead log deleted
-under a running study is saved into the file at the next commit (``tunedag.wal_guard``).
+its turn (and the switch to WAL on opening, which SQLite refuses at once while another
+connection holds a lock, is retried as long), and every write transaction is ``BEGIN
+IMMEDIATE``, so the write lock is taken up front and two processes never race for the same
+trial number. A write-ahead log deleted under a running study is saved into the file at the
+next commit (``tunedag.wal_guard``).
 """
 
 from __future__ import annotations
