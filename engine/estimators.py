@@ -54,8 +54,12 @@ def _short_names() -> dict[str, list[str]]:
     return names
 
 
-def resolve_estimator(path: str, allow_imports: Sequence[str] = ()) -> type[Any]:
+def resolve_estimator(path: Any, allow_imports: Sequence[str] = ()) -> type[Any]:
     """The class a spec's `estimator:` string names, or an error saying what to write."""
+    if not isinstance(path, str) or not path:
+        raise EstimatorRefused(
+            f"`estimator` needs a dotted name such as sklearn.svm.SVC, not {path!r}"
+        )
     if any(part.startswith("_") for part in path.split(".")):
         raise EstimatorRefused(f"{path!r} has a private segment (starting with '_'); refused")
     found = _public_sklearn_class(path)
@@ -132,10 +136,20 @@ def build_estimator(estimator: str, params: dict[str, Any], allow: Sequence[str]
     return instance
 
 
+def is_estimator_ref(value: Any) -> bool:
+    """Whether a spec value is ``{estimator: PATH}`` or ``{estimator: PATH, params: {...}}``."""
+    return (
+        isinstance(value, dict) and "estimator" in value and set(value) <= {"estimator", "params"}
+    )
+
+
 def build_value(value: Any, allow: Sequence[str]) -> Any:
     """A spec value as the Python object it describes (plain values pass through)."""
-    if isinstance(value, dict) and "estimator" in value and set(value) <= {"estimator", "params"}:
-        return build_estimator(value["estimator"], value.get("params") or {}, allow)
+    if is_estimator_ref(value):
+        params = value.get("params") or {}
+        if not isinstance(params, dict):
+            raise SpecError(f"`params` of {value['estimator']!r} is a mapping, not {params!r}")
+        return build_estimator(value["estimator"], params, allow)
     if is_function_ref(value):
         return resolve_function(value["function"], allow)
     if is_selector(value):
@@ -310,8 +324,9 @@ def _written_null(steps: Sequence[StepSpec]) -> Iterator[str]:
         for key, value in params.items():
             if key == "random_state" and value is None:
                 yield f"{prefix}__{key}"
-            if isinstance(value, dict) and "estimator" in value:
-                yield from walk(f"{prefix}__{key}", value.get("params") or {})
+            nested = value.get("params") if is_estimator_ref(value) else None
+            if isinstance(nested, dict):
+                yield from walk(f"{prefix}__{key}", nested)
 
     for step in steps:
         yield from walk(step.name, step.params)

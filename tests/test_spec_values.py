@@ -192,6 +192,47 @@ def test_functions_follow_the_import_rules(
     assert "pipeline[1].params.func.function: " in message and says in message
 
 
+def test_a_mapping_where_an_estimator_belongs_is_a_spec_error(
+    spec_file: Callable[..., Path],
+) -> None:
+    text = (SPECS / "target-transform.yaml").read_text(encoding="utf-8")
+    text = text.replace("{estimator: sklearn.linear_model.Ridge}", "{estimtor: Ridge}")
+    message = problems(text, spec_file)
+    assert "pipeline[1].estimator: TransformedTargetRegressor cannot describe itself" in message
+    assert "its parameter 'regressor' is a plain mapping" in message
+
+
+def test_an_estimator_outside_scikit_learn_s_hierarchy_is_a_spec_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_file: Callable[..., Path]
+) -> None:
+    """A class with fit and get_params but no scikit-learn tags fails every trial."""
+    (tmp_path / "duckmodels.py").write_text(
+        "class Duck:\n"
+        "    def __init__(self, alpha=1.0):\n"
+        "        self.alpha = alpha\n"
+        "    def get_params(self, deep=True):\n"
+        "        return {'alpha': self.alpha}\n"
+        "    def fit(self, X, y):\n"
+        "        return self\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = (SPECS / "target-transform.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "estimator: sklearn.compose.TransformedTargetRegressor", "estimator: duckmodels.Duck"
+    )
+    text = text.replace(
+        "    params:\n      regressor: {estimator: sklearn.linear_model.Ridge}\n", ""
+    )
+    text = text.replace(
+        "      func: {function: numpy.log}\n      inverse_func: {function: numpy.exp}\n", ""
+    )
+    text = text.replace("model__regressor__alpha", "model__alpha") + "allow_imports: [duckmodels]\n"
+    message = problems(text, spec_file)
+    assert "pipeline[1].estimator: Duck cannot describe itself to scikit-learn" in message
+    assert "inherit sklearn.base.BaseEstimator" in message
+
+
 # -- estimators that take **kwargs ----------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,39 @@ def _check_pipeline(spec: Spec) -> tuple[Any, list[Finding]]:
         return None, [(("pipeline",), p.message, p.code) for p in error.problems]
     except (TypeError, ValueError) as error:
         return None, [(("pipeline",), f"cannot build the pipeline: {error}", 65)]
+    untagged = list(_check_tags(pipeline))
+    if untagged:
+        return None, untagged
     return pipeline, list(_check_passed_through(spec, pipeline))
+
+
+def _check_tags(pipeline: Any) -> Iterator[Finding]:
+    """Every step can list its parameters and tell scikit-learn what kind of estimator it is.
+
+    scikit-learn reads a step's parameters and tags to clone, score and split it; a step that
+    cannot answer (a class outside scikit-learn's hierarchy, or a meta-estimator given a
+    mapping where an estimator belongs) would fail every trial, so validation names it first.
+    """
+    for index, (_, estimator) in enumerate(pipeline.steps):
+        params: dict[str, Any] = {}
+        try:
+            params = estimator.get_params(deep=False)
+            estimator.get_params(deep=True)
+            is_classifier(estimator)
+        except Exception as error:  # the step's own code: any failure is the spec's problem
+            reason = re.sub(r"(The following error was raised: )+", "", str(error))
+            mappings = [key for key, value in params.items() if isinstance(value, dict)]
+            if mappings:
+                hint = (
+                    f"; its parameter {mappings[0]!r} is a plain mapping: an estimator is "
+                    "written {estimator: PATH, params: {...}}"
+                )
+            else:
+                hint = "; an estimator class should inherit sklearn.base.BaseEstimator"
+            name = type(estimator).__name__
+            reason = reason.split(". ")[0][:200]
+            message = f"{name} cannot describe itself to scikit-learn ({reason}){hint}"
+            yield ("pipeline", index, "estimator"), message, 65
 
 
 def _check_passed_through(spec: Spec, pipeline: Any) -> Iterator[Finding]:

@@ -171,6 +171,8 @@ class StepSpec(Strict):
         return self
 
 
+#: A value a categorical dimension takes, as trials store it and `when:` names it.
+Label = str | int | float | bool | None
 When = dict[str, Any]
 
 
@@ -178,6 +180,18 @@ class _Dimension(Strict):
     when: When | None = Field(
         None, description="active only when these parameters take these values (a value or a list)"
     )
+
+    @model_validator(mode="after")
+    def _when_names_labels(self) -> _Dimension:
+        for parent, allowed in (self.when or {}).items():
+            for label in allowed if isinstance(allowed, list) else [allowed]:
+                if not isinstance(label, Label):
+                    message = (
+                        f"`when` names values of {parent!r} (a string, number, boolean or null, "
+                        f"or a list of them), not {label!r}"
+                    )
+                    raise invalid(message, "when", parent)
+        return self
 
 
 class _NumericDimension(_Dimension):
@@ -260,7 +274,7 @@ class EstimatorChoice(Strict):
         return self.name or self.estimator.rsplit(".", 1)[-1]
 
 
-Choice = str | int | float | bool | None | EstimatorChoice
+Choice = Label | EstimatorChoice
 
 
 class CategoricalDimension(_Dimension):
@@ -272,7 +286,7 @@ class CategoricalDimension(_Dimension):
     )
 
     @property
-    def labels(self) -> list[str | int | float | bool | None]:
+    def labels(self) -> list[Label]:
         """The values trials take: an estimator choice is its name, anything else itself."""
         return [c.label if isinstance(c, EstimatorChoice) else c for c in self.choices]
 

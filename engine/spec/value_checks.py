@@ -14,7 +14,13 @@ from typing import Any
 from sklearn.base import is_classifier, is_regressor
 
 from tunedag.errors import SpecError
-from tunedag.estimators import accepts_any_keyword, build_estimator, choice_table, resolve_estimator
+from tunedag.estimators import (
+    accepts_any_keyword,
+    build_estimator,
+    choice_table,
+    is_estimator_ref,
+    resolve_estimator,
+)
 from tunedag.scoring import resolve_scorer, scorer_task
 from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec
@@ -26,16 +32,26 @@ Finding = tuple[Loc, str, int]
 def check_values(spec: Spec) -> Iterator[Finding]:
     """Every ``{function: ...}`` and column selector in the pipeline's and choices' params."""
     for index, step in enumerate(spec.pipeline or []):
-        yield from _walk(step.params, ("pipeline", index, "params"), spec.allow_imports)
+        yield from _walk_params(step.params, ("pipeline", index, "params"), spec.allow_imports)
     for key, dim in spec.space.items():
         if isinstance(dim, CategoricalDimension):
             for index, choice in enumerate(dim.choices):
                 if isinstance(choice, EstimatorChoice):
                     loc: Loc = ("space", key, "choices", index, "params")
-                    yield from _walk(choice.params, loc, spec.allow_imports)
+                    yield from _walk_params(choice.params, loc, spec.allow_imports)
+
+
+def _walk_params(params: dict[str, Any], loc: Loc, allow: list[str]) -> Iterator[Finding]:
+    """An estimator's parameters: each value may describe an object (a value is checked, the
+    mapping of names itself is not: a parameter may be called `estimator`)."""
+    for key, value in params.items():
+        yield from _walk(value, (*loc, key), allow)
 
 
 def _walk(value: Any, loc: Loc, allow: list[str]) -> Iterator[Finding]:
+    if is_estimator_ref(value):
+        yield from _check_nested_estimator(value, loc, allow)
+        return
     if is_function_ref(value):
         try:
             resolve_function(value["function"], allow)
@@ -52,6 +68,20 @@ def _walk(value: Any, loc: Loc, allow: list[str]) -> Iterator[Finding]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(item, (*loc, index), allow)
+
+
+def _check_nested_estimator(value: dict[str, Any], loc: Loc, allow: list[str]) -> Iterator[Finding]:
+    """``{estimator: PATH, params: {...}}``: the name resolves and the params are a mapping."""
+    try:
+        resolve_estimator(value["estimator"], allow)
+    except SpecError as error:
+        for problem in error.problems:
+            yield (*loc, "estimator"), problem.message, problem.code
+    params = value.get("params") or {}
+    if not isinstance(params, dict):
+        yield (*loc, "params"), f"`params` is a mapping of name: value, not {params!r}", 65
+        return
+    yield from _walk_params(params, (*loc, "params"), allow)
 
 
 def _check_selector(value: dict[str, Any], loc: Loc) -> Iterator[Finding]:
