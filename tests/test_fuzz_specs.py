@@ -3,11 +3,13 @@
 Whatever the mutation (characters cut, hostile text or values spliced in, lines repeated,
 bytes that are not UTF-8), validate ends with a documented exit code, never 70 (a bug),
 never a traceback, within a bounded time and memory. The default run tries a few dozen
-cases; `pytest -m slow` tries many more.
+cases; `pytest -m slow` tries many more, and replaces every scalar of every YAML spec in turn
+with lists, mappings and object descriptions.
 """
 
 from __future__ import annotations
 
+import re
 import resource
 import shutil
 import time
@@ -180,3 +182,32 @@ def test_mutated_shipped_specs_end_in_a_documented_exit_code(folder: Path) -> No
 @pytest.mark.slow
 def test_many_mutated_shipped_specs_end_in_a_documented_exit_code(folder: Path) -> None:
     fuzz(folder, max_examples=1500)
+
+
+#: Values that stand for objects or change a value's shape, spliced over every scalar.
+STRUCTURED = [
+    "[]",
+    "{}",
+    "[[1]]",
+    "{a: 1}",
+    "{estimator: 1}",
+    "{estimator: sklearn.svm.SVC, params: 1}",
+    "{function: 1}",
+    "{function: numpy.log}",
+    "{dtype_include: 1}",
+    "{pattern: '('}",
+]
+SCALAR = re.compile(r"(?<=: )[^\n{}\[\],#]+|(?<=- )[^\n{}\[\],#:]+")
+
+
+@pytest.mark.slow
+def test_every_scalar_of_the_shipped_specs_replaced_by_a_structure(folder: Path) -> None:
+    """Systematic where the fuzzing is random: each scalar value of each YAML spec in turn
+    becomes a list, a mapping or an object description."""
+    for spec in SPECS:
+        if spec.suffix != ".yaml":
+            continue
+        for found in SCALAR.finditer(spec.read_text(encoding="utf-8")):
+            width = found.end() - found.start()
+            for value in STRUCTURED:
+                check_one(folder, spec, [("replace", found.start(), width, value)], None)
