@@ -124,9 +124,17 @@ def target_leaks(dev: Dataset, seed: int = 0) -> list[str]:
 
 
 def _codes(column: pd.Series[Any]) -> np.ndarray[Any, Any] | None:
+    """A numeric column as the dense ranks of its values, missing values ranked 0 (below all);
+    None for text or an all-missing column.
+
+    Both checks depend on the order of the values alone, and ranks keep a one-feature tree
+    (which computes in float32) clear of infinities and values beyond float32's range.
+    """
     if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype="float64", na_value=np.nan)
-        return None if np.isnan(values).all() else np.nan_to_num(values, nan=np.nanmin(values) - 1)
+        if np.isnan(values).all():
+            return None
+        return pd.Series(values).rank(method="dense").fillna(0.0).to_numpy()
     return None
 
 
