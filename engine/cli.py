@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import click
 
 from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
-from tunedag.errors import TunedagError
+from tunedag.errors import OutputError, StorageError, TunedagError
 from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
 from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
@@ -106,9 +106,10 @@ def _fail(
     if machine is not None:
         meta = click.get_current_context().meta
         study = meta.get("tunedag.study")
-        machine.event(error_event(error, exit_code, study=study, with_traceback=with_traceback))
-        if exit_code in STOPPED_CODES and meta.get("tunedag.run"):
-            machine.event(stopped_event(error, exit_code, study=study))
+        with contextlib.suppress(OutputError):  # stdout itself may be what failed
+            machine.event(error_event(error, exit_code, study=study, with_traceback=with_traceback))
+            if exit_code in STOPPED_CODES and meta.get("tunedag.run"):
+                machine.event(stopped_event(error, exit_code, study=study))
     sys.exit(exit_code)
 
 
@@ -216,6 +217,25 @@ def _usage_envelope(argv: list[str], error: click.ClickException) -> None:
 
 
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _storage_url(_ctx: click.Context, _param: click.Parameter, url: str | None) -> str | None:
+    """A ``--storage`` URL of a form tunedag opens; the file itself is checked on opening."""
+    from tunedag.storage import parse_url
+
+    if url is not None:
+        try:
+            parse_url(url, Path.cwd())
+        except StorageError as error:
+            raise click.BadParameter(str(error)) from error
+    return url
+
+
+STORAGE = click.option(
+    "--storage",
+    callback=_storage_url,
+    help="storage URL, overriding the spec (sqlite:///PATH or postgresql://...)",
+)
 JSON = click.option(
     "--json", "as_json", is_flag=True, help="machine output on stdout (JSON lines); errors too"
 )
@@ -280,7 +300,7 @@ def plan(spec: Path, fmt: str, as_json: bool) -> None:
 
 @main.command()
 @SPEC
-@click.option("--storage", help="storage URL, overriding the spec (sqlite:///PATH)")
+@STORAGE
 @click.option("--workers", type=click.IntRange(min=1), help="parallel trials")
 @click.option("--json", "as_json", is_flag=True, help="events on stdout, one JSON object a line")
 @click.option(
@@ -352,7 +372,7 @@ def run(
 
 @main.command()
 @SPEC
-@click.option("--storage", help="storage URL, overriding the spec")
+@STORAGE
 @click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
 @click.option(
     "--check", is_flag=True, help="check the storage file (SQLite integrity, tunedag invariants)"
@@ -426,7 +446,7 @@ def _drivers(result: StudyResult) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="folder for report.html, its plots, trials.csv and results.json (created if missing)",
 )
-@click.option("--storage", help="storage URL, overriding the spec")
+@STORAGE
 @JSON
 @_handled
 def report(spec: Path, out: Path, storage: str | None, as_json: bool) -> None:
@@ -477,7 +497,7 @@ def report(spec: Path, out: Path, storage: str | None, as_json: bool) -> None:
     help="where the predictions go: a .csv or .parquet file",
 )
 @click.option("--proba", is_flag=True, help="class probabilities too (classifiers)")
-@click.option("--storage", help="storage URL, overriding the spec")
+@STORAGE
 @click.option("--json", "as_json", is_flag=True, help="a JSON summary on stdout")
 @_handled
 def predict(
@@ -712,10 +732,21 @@ class _maybe_open:
 
     def __enter__(self) -> TextIO | None:
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.stream = self.path.open("a", encoding="utf-8")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.stream = self.path.open("a", encoding="utf-8")
+            except OSError as error:
+                raise click.BadParameter(
+                    f"cannot open {str(self.path)!r}: {error.strerror or error}",
+                    param_hint="'--events-file'",
+                ) from error
         return self.stream
 
-    def __exit__(self, *exc: object) -> None:
-        if self.stream is not None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self.stream is None:
+            return
+        try:
             self.stream.close()
+        except OSError as error:
+            if kind is None:  # else the error already on its way says more
+                raise OutputError(f"events to {self.path}", error) from error

@@ -17,6 +17,7 @@ TunedagError                    exit 70 unless a subclass says otherwise
 │   ├── StorageAccessError      74  the storage cannot be opened or written (read-only, ...)
 │   ├── StorageBusyError        75  the storage is locked by another writer: retry
 │   └── StorageFullError        75  the disk (or the database's size limit) is full: retry
+├── OutputError            74/75  stdout's event stream or the events file cannot be written
 ├── ExecutorUnreachableError    75  the executor's scheduler or cluster is gone: retry
 ├── StudyBusyError              75  another live driver holds the study (use --join): retry
 ├── LeaseLostError              75  this driver's lease was taken over while it was paused
@@ -25,6 +26,7 @@ TunedagError                    exit 70 unless a subclass says otherwise
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -154,6 +156,16 @@ class StorageFullError(StorageError):
     """No room to write: free disk space (or raise the limit) and run again to resume."""
 
     exit_code = 75
+
+
+class OutputError(TunedagError):
+    """stdout's JSON lines or the events file cannot be written: 75 when the disk is full
+    (free space and run again: the study resumes), 74 for any other failure (a reader that
+    went away, an I/O error). Stored results are untouched either way."""
+
+    def __init__(self, where: str, error: OSError) -> None:
+        self.exit_code = 75 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 74
+        super().__init__(f"cannot write {where}: {error.strerror or error}")
 
 
 class ExecutorUnreachableError(TunedagError):

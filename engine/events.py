@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from tunedag.errors import OutputError
+
 SCHEMA = 1
 Listener = Callable[[dict[str, Any]], None]
 
@@ -43,8 +45,13 @@ class JsonLines:
         self._write(record)
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.stream.write(encode(record) + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(encode(record) + "\n")
+            self.stream.flush()
+        except OSError as error:
+            raise OutputError(
+                f"events to {getattr(self.stream, 'name', 'a stream')}", error
+            ) from error
 
 
 def encode(record: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from tunedag.errors import OutputError
 from tunedag.events import SCHEMA, encode
 
 
@@ -70,17 +71,21 @@ class MachineOutput:
 
     def document(self, payload: Any, *, indent: int | None = None) -> None:
         """A command's one JSON result (``status --json``, ``plugins --json``)."""
-        self.stream.write(json.dumps(payload, indent=indent) + "\n")
-        self.stream.flush()
+        self._line(json.dumps(payload, indent=indent))
 
     def text(self, text: str) -> None:
         """A command's JSON result already rendered (``plan --format json``)."""
-        self.stream.write(text.rstrip("\n") + "\n")
-        self.stream.flush()
+        self._line(text.rstrip("\n"))
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.stream.write(encode(record) + "\n")
-        self.stream.flush()
+        self._line(encode(record))
+
+    def _line(self, line: str) -> None:
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except OSError as error:
+            raise OutputError("JSON lines to stdout", error) from error
 
 
 def _is_fd1(stream: TextIO) -> bool:

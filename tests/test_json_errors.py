@@ -24,6 +24,7 @@ from helpers import (
     db_file,
     install_plugins,
     peek_trials,
+    run_process,
     trial_spec,
     wait_until,
     write_spec,
@@ -208,6 +209,78 @@ def test_read_only_commands_with_bad_storage_exit_74_with_the_envelope(
     result = cli([command, path, *extra, "--json"], tmp_path)
     assert result.exit_code == 74, result.output
     assert error_of(result.stdout, 74)["kind"] == "StorageDamagedError"
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_storage_url_of_no_known_form_is_a_usage_error(
+    tmp_path: Path, command: str, run_cli: Callable[..., Result]
+) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    for url in ("mysql://db/study", "sqlite:///", ""):
+        result = run_cli(command, path, "--storage", url, "--json")
+        assert result.exit_code == 2, result.output
+        error = error_of(result.stdout, 2)
+        assert error["kind"] == "UsageError" and "unsupported storage URL" in error["message"]
+    assert not (tmp_path / "studies.sqlite").exists()
+
+
+def test_an_events_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    result = cli(["run", path, "--events-file", tmp_path / "a-file" / "events.jsonl"], tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--events-file': cannot open" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_the_events_file_exits_75(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    result = cli(["run", path, "--events-file", "/dev/full", "--json"], tmp_path)
+    assert result.exit_code == 75, result.output
+    error = error_of(lines_and_stopped(result.stdout), 75)
+    assert error["kind"] == "OutputError" and "No space left on device" in error["message"]
+
+
+def lines_and_stopped(stdout: str) -> str:
+    """stdout without its closing ``study_stopped`` line, so the error is the last line."""
+    lines = stdout.splitlines()
+    assert json.loads(lines[-1])["event"] == "study_stopped"
+    return "\n".join(lines[:-1])
+
+
+def test_a_reader_that_goes_away_mid_run_exits_74_and_the_study_resumes(tmp_path: Path) -> None:
+    """An orchestrator reading the JSON lines dies: the run stops on its next event (the
+    in-flight trial re-queued), and running again finishes the study."""
+    install_plugins(tmp_path)
+    space = {"nap": {"type": "float", "low": 0.2, "high": 0.4}}
+    spec = trial_spec(tmp_path, "nap", space, budget={"trials": 4})
+    path = write_spec(tmp_path, spec)
+    err = tmp_path / "stderr.txt"
+    with err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [TUNEDAG, "run", str(path), "--json"],
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "trial_started":
+                break
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 74, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    said = err.read_text()
+    assert "cannot write JSON lines to stdout: Broken pipe" in said and "Traceback" not in said
+    assert "running" not in {row["state"] for row in peek_trials(db_file(spec))}
+    again = run_process(["run", path], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert [row["state"] for row in peek_trials(db_file(spec))] == ["complete"] * 4
 
 
 FLAKY_PLUGIN = """\
