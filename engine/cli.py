@@ -16,12 +16,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
 from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
-from tunedag.errors import OutputError, StorageError, TunedagError
+from tunedag.errors import OutputError, StorageError, TunedagError, os_exit_code
 from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
 from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
@@ -74,14 +74,18 @@ def _handled(function: F) -> F:
             _fail(machine, error, code)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except OSError as error:
+            system_code = os_exit_code(error)
+            if system_code is None:
+                _bug(machine, error)
+            # the machine's condition (a full disk, a closed pipe), not tunedag's mistake
+            if debugging():
+                traceback.print_exc()
+            where = f": {error.filename}" if error.filename else ""
+            click.echo(f"error: {error.strerror or error}{where}", err=True)
+            _fail(machine, error, system_code)
         except Exception as error:
-            traceback.print_exc()
-            click.echo(
-                "error: an unexpected error in tunedag or a plugin (exit 70); "
-                "please report it with the traceback above",
-                err=True,
-            )
-            _fail(machine, error, 70, with_traceback=True)
+            _bug(machine, error)
         finally:
             if machine is not None:
                 machine.release()
@@ -95,13 +99,23 @@ def _wants_json(kwargs: dict[str, Any]) -> bool:
     return bool(kwargs.get("as_json")) or kwargs.get("fmt") == "json"
 
 
+def _bug(machine: MachineOutput | None, error: BaseException) -> NoReturn:
+    traceback.print_exc()
+    click.echo(
+        "error: an unexpected error in tunedag or a plugin (exit 70); "
+        "please report it with the traceback above",
+        err=True,
+    )
+    _fail(machine, error, 70, with_traceback=True)
+
+
 def _fail(
     machine: MachineOutput | None,
     error: BaseException,
     exit_code: int,
     *,
     with_traceback: bool = False,
-) -> None:
+) -> NoReturn:
     """End the JSON stream with the error (and ``study_stopped`` for a stopped run); exit."""
     if machine is not None:
         meta = click.get_current_context().meta

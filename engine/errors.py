@@ -22,6 +22,9 @@ TunedagError                    exit 70 unless a subclass says otherwise
 ├── StudyBusyError              75  another live driver holds the study (use --join): retry
 ├── LeaseLostError              75  this driver's lease was taken over while it was paused
 └── InterruptedStudy       130/143  SIGINT or SIGTERM; in-flight trials were re-queued
+
+An OSError that is the machine's condition rather than tunedag's mistake (a full disk, a
+closed pipe, no permission) exits 75 or 74 too, as ``os_exit_code`` says, never 70.
 """
 
 from __future__ import annotations
@@ -158,13 +161,23 @@ class StorageFullError(StorageError):
     exit_code = 75
 
 
+def os_exit_code(error: OSError) -> int | None:
+    """The exit code of an OSError that is the machine's condition, not tunedag's mistake:
+    75 for a full disk (free space and run again: the study resumes), 74 for a reader that
+    went away, an I/O error, no permission or a read-only file system; None for the rest."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return 75
+    if error.errno in (errno.EPIPE, errno.EIO, errno.EACCES, errno.EPERM, errno.EROFS):
+        return 74
+    return None
+
+
 class OutputError(TunedagError):
-    """stdout's JSON lines or the events file cannot be written: 75 when the disk is full
-    (free space and run again: the study resumes), 74 for any other failure (a reader that
-    went away, an I/O error). Stored results are untouched either way."""
+    """stdout's JSON lines or the events file cannot be written (exit as ``os_exit_code``
+    says, else 74). Stored results are untouched."""
 
     def __init__(self, where: str, error: OSError) -> None:
-        self.exit_code = 75 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 74
+        self.exit_code = os_exit_code(error) or 74
         super().__init__(f"cannot write {where}: {error.strerror or error}")
 
 

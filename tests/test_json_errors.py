@@ -241,6 +241,25 @@ def test_a_full_disk_under_the_events_file_exits_75(tmp_path: Path) -> None:
     assert error["kind"] == "OutputError" and "No space left on device" in error["message"]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("output", [[], ["--format", "json"]], ids=["text", "json"])
+def test_a_full_disk_under_stdout_exits_75(tmp_path: Path, output: list[str]) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [TUNEDAG, "plan", str(path), *output],
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 75, done.stderr
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
+
+
 def lines_and_stopped(stdout: str) -> str:
     """stdout without its closing ``study_stopped`` line, so the error is the last line."""
     lines = stdout.splitlines()
