@@ -5,7 +5,8 @@ is flushed to disk and then renamed over the final name, so a process killed at 
 leaves either the previous file or the complete new one (and perhaps a temporary file that
 the next save removes). Reading first lists the types the file would build, without
 building any, and refuses the file unless every one of them is trusted: skops's own defaults,
-scikit-learn's types, and the module prefixes a study lists in ``allow_imports``.
+scikit-learn's types, a few plain data types (``TRUSTED_TYPES``), and the module prefixes a
+study lists in ``allow_imports``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from tunedag.errors import ModelNotFoundError, ModelRefusedError
 
 #: scikit-learn's own types are trusted, including those skops leaves out (tree internals)
 TRUSTED_PREFIXES = ("sklearn",)
+#: plain data that fitted estimators hold and skops does not trust by default: a fitted
+#: SimpleImputer keeps a numpy.dtype, LightGBM's estimators an OrderedDict; neither runs code
+TRUSTED_TYPES = frozenset({"numpy.dtype", "collections.OrderedDict"})
 
 
 def write_atomic(path: Path, write: Any) -> None:
@@ -66,7 +70,10 @@ def file_sha256(path: Path) -> str:
 
 
 def is_trusted(type_name: str, allow_imports: Sequence[str]) -> bool:
-    """Whether a type named ``module.Name`` lies under scikit-learn or an allowed prefix."""
+    """Whether a type named ``module.Name`` is plain data or lies under scikit-learn or an
+    allowed prefix."""
+    if type_name in TRUSTED_TYPES:
+        return True
     for prefix in (*TRUSTED_PREFIXES, *allow_imports):
         if type_name == prefix or type_name.startswith(prefix + "."):
             return True

@@ -218,6 +218,19 @@ def test_allow_imports_extends_the_trusted_types(tmp_path: Path, evil: Path) -> 
     assert tunedag.load_model(target, allow_imports=("evil",)).marker == "x"
 
 
+def test_plain_data_that_fitted_estimators_hold_is_trusted(tmp_path: Path) -> None:
+    """A fitted SimpleImputer keeps a numpy.dtype, which skops does not trust by default; a
+    model holding one must still load (LightGBM's OrderedDict: the slow example-spec test)."""
+    from sklearn.impute import SimpleImputer
+
+    X = np.array([[1.0, np.nan], [2.0, 3.0], [np.nan, 4.0]])
+    model = make_pipeline(SimpleImputer(), StandardScaler()).fit(X)
+    target = tmp_path / "imputer.skops"
+    target.write_bytes(skops.io.dumps(model))
+    assert skops.io.get_untrusted_types(file=target) == ["numpy.dtype"]
+    assert np.allclose(tunedag.load_model(target).transform(X), model.transform(X))
+
+
 def test_the_spec_may_name_the_model_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     spec, _ = run_study(tmp_path, model="models/iris.skops")

@@ -9,14 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import Result
 
 import tunedag
 from tunedag.errors import SpecError
 from tunedag.estimators import SpecPipeline, pipeline_of
+from tunedag.prepare import prepare
 from tunedag.space import SearchSpace
 from tunedag.spec.loader import read_document
+from tunedag.spec.validate import base_dir_of
 from tunedag.storage import TrialState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,10 +290,15 @@ EXAMPLES = sorted(
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_example_spec_runs_with_a_tiny_budget(name: str, tmp_path: Path) -> None:
     """Each spec of docs/writing-specs.md (and every other example) runs as written, with
-    2 trials, to a scored test set."""
+    2 trials, to a scored test set and a saved model that loads and predicts."""
     path = tiny(name, tmp_path, budget={"trials": 2})
-    result = tunedag.run(tunedag.load_spec(path))
+    spec = tunedag.load_spec(path)
+    result = tunedag.run(spec)
     assert result.counts["complete"] + result.counts["pruned"] == 2, [
         t.error for t in result.trials
     ]
     assert result.finished and result.test is not None
+    if spec.trial is None:
+        test = prepare(spec, base_dir_of(spec)).test
+        rows = test.X.iloc[:5] if isinstance(test.X, pd.DataFrame) else test.X[:5]
+        assert len(tunedag.load_model(spec).predict(rows)) == 5
