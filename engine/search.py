@@ -314,10 +314,11 @@ class Search:
         trial.intermediate[step] = value
         self.events.emit("trial_reported", number=number, step=step, value=value)
         history = self.ledger.trials
-        decision = self._plugin_call(
-            self.pruner_ref, "prune", lambda: self.pruner.prune(trial, step, history)
+        # bool() inside the call: a decision that has no truth value is the pruner's error
+        decision: bool = self._plugin_call(
+            self.pruner_ref, "prune", lambda: bool(self.pruner.prune(trial, step, history))
         )
-        return bool(decision)
+        return decision
 
     def _store(self, outcome: TrialOutcome) -> None:
         number = outcome.number

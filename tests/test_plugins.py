@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import tunedag
-from tunedag import PluginError, Sampler, SpecError, TrialRecord, hookimpl, hookspecs
+from tunedag import PluginError, Pruner, Sampler, SpecError, TrialRecord, hookimpl, hookspecs
 from tunedag.cli import main
 from tunedag.registry import make_plugins
 from tunedag.space import Params
@@ -131,6 +132,32 @@ def test_a_sampler_that_raises_stops_the_study_and_it_resumes_once_fixed(
         FlakySampler.broken = True
     assert result.counts["complete"] == 6 and result.test_value is not None
     assert [t.number for t in result.trials] == list(range(6))
+
+
+class AmbiguousPruner(Pruner):
+    """Answers with an array, which has no single truth value."""
+
+    name = "ambiguous"
+
+    def prune(self, trial: TrialRecord, step: int, history: Sequence[TrialRecord]) -> bool:
+        return np.array([True, False])  # type: ignore[return-value]
+
+
+class AmbiguousPlugin:
+    @hookimpl
+    def register_pruners(self, register: Any) -> None:
+        register(AmbiguousPruner)
+
+
+def test_a_pruner_decision_without_a_truth_value_is_the_pruner_s_error(tmp_path: Path) -> None:
+    plugins = make_plugins([AmbiguousPlugin()], autoload=False)
+    path = write_spec(tmp_path)
+    path.write_text(path.read_text() + "pruner: {name: ambiguous}\n")
+    spec = tunedag.load_spec(path, plugins)
+    with pytest.raises(PluginError) as caught:
+        tunedag.run(spec, plugins=plugins)
+    assert "pruner 'ambiguous'" in str(caught.value) and "in prune()" in str(caught.value)
+    assert "truth value" in str(caught.value)
 
 
 def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
