@@ -148,7 +148,7 @@ def build_value(value: Any, allow: Sequence[str]) -> Any:
     if is_estimator_ref(value):
         params = value.get("params") or {}
         if not isinstance(params, dict):
-            raise SpecError(f"`params` of {value['estimator']!r} is a mapping, not {params!r}")
+            raise SpecError(f"`params` of {value['estimator']!r} must be a mapping, not {params!r}")
         return build_estimator(value["estimator"], params, allow)
     if is_function_ref(value):
         return resolve_function(value["function"], allow)

@@ -120,7 +120,7 @@ CASES = [
          ((SVC, "estimator: sklearn.multiclass.OneVsRestClassifier, "
                 "params: {estimator: {estimator: sklearn.svm.SVC, params: 3}}}"),), INVALID,
          "pipeline[1].params.estimator.params", "params: 3",
-         ("`params` is a mapping of name: value, not 3",)),
+         ("`params` must be a mapping of name: value, not 3",)),
     Case("duplicate-step-names", (("name: scale", "name: model"),), INVALID,
          "pipeline[1].name", "name: model", ("step names must be unique", "'model'"), nth=2),
     Case("double-underscore-step-name", (("name: scale", "name: my__scale"),), INVALID,

@@ -79,7 +79,7 @@ def _check_nested_estimator(value: dict[str, Any], loc: Loc, allow: list[str]) -
             yield (*loc, "estimator"), problem.message, problem.code
     params = value.get("params") or {}
     if not isinstance(params, dict):
-        yield (*loc, "params"), f"`params` is a mapping of name: value, not {params!r}", 65
+        yield (*loc, "params"), f"`params` must be a mapping of name: value, not {params!r}", 65
         return
     yield from _walk_params(params, (*loc, "params"), allow)
 
