@@ -279,6 +279,25 @@ def test_a_bad_selector_pattern_is_a_spec_error(spec_file: Callable[..., Path]) 
     )
 
 
+@pytest.mark.parametrize(
+    ("selector", "says"),
+    [
+        ("{dtype_exclude: abc}", "data type 'abc' not understood"),
+        ("{dtype_include: []}", "at least one of include or exclude must be nonempty"),
+        ("{dtype_include: number, dtype_exclude: number}", "include and exclude overlap"),
+    ],
+)
+def test_a_selector_pandas_refuses_is_a_spec_error(
+    selector: str, says: str, spec_file: Callable[..., Path]
+) -> None:
+    text = (SPECS / "columns.yaml").read_text(encoding="utf-8")
+    text = text.replace("{dtype_exclude: number}", selector)
+    text = text.replace("csv:data/customers.csv", f"csv:{SPECS / 'data' / 'customers.csv'}")
+    message = problems(text, spec_file)
+    assert "pipeline[0].params.transformers[1][2]: not a column selector pandas accepts" in message
+    assert says in message
+
+
 # -- every example spec, as CI runs it -----------------------------------------------------
 
 EXAMPLES = sorted(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
 from sklearn.base import is_classifier, is_regressor
 
 from tunedag.errors import SpecError
@@ -24,7 +25,13 @@ from tunedag.estimators import (
 from tunedag.scoring import resolve_scorer, scorer_task
 from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec
-from tunedag.values import SELECTOR_KEYS, is_function_ref, is_selector, resolve_function
+from tunedag.values import (
+    SELECTOR_KEYS,
+    build_selector,
+    is_function_ref,
+    is_selector,
+    resolve_function,
+)
 
 Finding = tuple[Loc, str, int]
 
@@ -85,19 +92,27 @@ def _check_nested_estimator(value: dict[str, Any], loc: Loc, allow: list[str]) -
 
 
 def _check_selector(value: dict[str, Any], loc: Loc) -> Iterator[Finding]:
+    found = False
     for key in ("dtype_include", "dtype_exclude"):
         kinds = value.get(key)
         if kinds is None:
             continue
         for kind in kinds if isinstance(kinds, list) else [kinds]:
             if not isinstance(kind, str):
+                found = True
                 yield (*loc, key), f"a dtype is a name such as number or object, not {kind!r}", 65
     pattern = value.get("pattern")
     if pattern is not None:
         try:
             re.compile(str(pattern))
         except re.error as error:
+            found = True
             yield (*loc, "pattern"), f"not a valid regular expression: {error}", 65
+    if not found:  # pandas judges the dtype names: select from a one-column frame
+        try:
+            build_selector(value)(pd.DataFrame({"x": [0]}))
+        except (TypeError, ValueError) as error:
+            yield loc, f"not a column selector pandas accepts: {error}", 65
 
 
 def check_choices(spec: Spec) -> Iterator[Finding]:
