@@ -1,5 +1,5 @@
-"""Checks of the values that build objects: estimator choices, functions, column selectors,
-estimators that take ``**kwargs``, and the extra metrics of ``objective.report``.
+"""Checks of the values that build objects: estimator choices, nested estimators, functions,
+column selectors, estimators that take ``**kwargs``, and the extra metrics of ``objective.report``.
 
 Each finding is located at the key that caused it, like every other spec check.
 """
@@ -37,7 +37,8 @@ Finding = tuple[Loc, str, int]
 
 
 def check_values(spec: Spec) -> Iterator[Finding]:
-    """Every ``{function: ...}`` and column selector in the pipeline's and choices' params."""
+    """Every nested ``{estimator: ...}``, ``{function: ...}`` and column selector in the
+    pipeline's and choices' params."""
     for index, step in enumerate(spec.pipeline or []):
         yield from _walk_params(step.params, ("pipeline", index, "params"), spec.allow_imports)
     for key, dim in spec.space.items():
@@ -92,23 +93,23 @@ def _check_nested_estimator(value: dict[str, Any], loc: Loc, allow: list[str]) -
 
 
 def _check_selector(value: dict[str, Any], loc: Loc) -> Iterator[Finding]:
-    found = False
+    refused = False
     for key in ("dtype_include", "dtype_exclude"):
         kinds = value.get(key)
         if kinds is None:
             continue
         for kind in kinds if isinstance(kinds, list) else [kinds]:
             if not isinstance(kind, str):
-                found = True
+                refused = True
                 yield (*loc, key), f"a dtype is a name such as number or object, not {kind!r}", 65
     pattern = value.get("pattern")
     if pattern is not None:
         try:
             re.compile(str(pattern))
         except re.error as error:
-            found = True
+            refused = True
             yield (*loc, "pattern"), f"not a valid regular expression: {error}", 65
-    if not found:  # pandas judges the dtype names: select from a one-column frame
+    if not refused:  # pandas judges the dtype names: select from a one-column frame
         try:
             build_selector(value)(pd.DataFrame({"x": [0]}))
         except (TypeError, ValueError) as error:
