@@ -14,11 +14,15 @@ on a small sample (``n_neighbors`` above the sample's rows) and still be fine on
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import signal
 import time
+import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -35,6 +39,7 @@ from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.spec.value_checks import check_values
+from tunedag.stopsignals import STOP_SIGNALS
 from tunedag.trial import take
 from tunedag.values import build_selector, describe_selector, is_selector
 
@@ -72,6 +77,59 @@ def dry_run(spec: Spec, prepared: Prepared) -> DryRunSummary:
     if findings:
         raise SpecError(_problems(spec, findings))
     return DryRunSummary(run.built, run.fitted, run.rows, time.perf_counter() - started)
+
+
+def dry_run_apart(spec: Spec, prepared: Prepared) -> DryRunSummary:
+    """``dry_run`` in a child process forked for it, for a driver that forks workers later.
+
+    Fitting in the driver could start a native thread pool there (LightGBM's OpenMP threads
+    with ``n_jobs: -1``), and a worker forked from the driver afterwards hangs on its copy of
+    that pool. The child's threads end with it.
+    """
+    if spec.pipeline is None:
+        return dry_run(spec, prepared)  # nothing is fitted
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_dry_run_child, args=(spec, prepared, sending), daemon=True, name="tunedag-dry-run"
+    )
+    try:
+        child.start()
+        sending.close()
+        try:
+            kind, payload = receiving.recv()
+        except EOFError:
+            child.join(timeout=5)
+            message = (
+                f"dry run: fitting the pipeline ended its process (exit code {child.exitcode})"
+            )
+            raise SpecError([Problem(path="pipeline", message=message)]) from None
+    finally:
+        if child.pid is not None and child.is_alive():
+            child.kill()
+        if child.pid is not None:
+            child.join(timeout=5)
+        receiving.close()
+        sending.close()
+    if kind == "problems":
+        raise SpecError(payload)
+    if kind == "bug":
+        raise RuntimeError(f"the dry run failed in its process:\n{payload}")
+    summary: DryRunSummary = payload
+    return summary
+
+
+def _dry_run_child(spec: Spec, prepared: Prepared, connection: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills us if needed
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        connection.send(("ok", dry_run(spec, prepared)))
+    except SpecError as error:
+        connection.send(("problems", error.problems))
+    except BaseException:
+        connection.send(("bug", traceback.format_exc()))
+    finally:
+        connection.close()
 
 
 def dry_run_spec(spec: Spec) -> DryRunSummary:

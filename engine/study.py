@@ -25,7 +25,7 @@ import networkx as nx
 from tunedag.baseline import plan_baseline, score_outside_space
 from tunedag.dag import build_dag, check_test_isolation
 from tunedag.datachecks import data_warnings
-from tunedag.dryrun import dry_run
+from tunedag.dryrun import dry_run_apart
 from tunedag.errors import (
     InterruptedStudy,
     SpecChangedError,
@@ -178,8 +178,9 @@ class _Driver:
         scored_here = existing is not None and bool(self.storage.test_evaluations(self.name))
         if self.spec.trial is None:  # a custom trial function never scores the test rows
             self.lock.check(scored_here=scored_here, allow_second_look=allow_second_look)
-        # a spec that would fail every trial fails here, before anything is stored
-        dry_run(self.spec, prepared)
+        # a spec that would fail every trial fails here, before anything is stored; apart,
+        # so that native threads its fits start never reach the workers forked later
+        dry_run_apart(self.spec, prepared)
         record = self._open_study(prepared, fresh)
         self.observers.before_study(self.context)
         plan_baseline(

@@ -196,3 +196,49 @@ def test_run_stops_before_storing_any_trial(
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             if "trials" in tables:
                 assert conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 0
+
+
+def test_a_run_whose_dry_run_starts_native_threads_does_not_hang_its_workers(
+    tmp_path: Path,
+) -> None:
+    """LightGBM with n_jobs -1 starts OpenMP threads when the dry run fits it; a worker forked
+    from a driver holding them hung on its first trial. The dry run has a process of its own."""
+    pytest.importorskip("lightgbm")
+    from helpers import run_process
+    from test_spec_values import tiny
+
+    path = tiny("mixed-lightgbm.yaml", tmp_path, budget={"trials": 2})
+    path.write_text(path.read_text().replace('"n_jobs": 1', '"n_jobs": -1'), encoding="utf-8")
+    assert '"n_jobs": -1' in path.read_text()
+    done = run_process(["run", path], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+CRASHING_MODULE = """\
+import os
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+class Crashing(ClassifierMixin, BaseEstimator):
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def fit(self, X, y):
+        os._exit(3)
+"""
+
+
+def test_a_fit_that_ends_the_dry_run_s_process_is_a_spec_error(tmp_path: Path) -> None:
+    from helpers import run_process
+
+    (tmp_path / "crashmodels.py").write_text(CRASHING_MODULE, encoding="utf-8")
+    text = SVC_SPEC.replace("sklearn.svm.SVC", "crashmodels.Crashing").replace(
+        "    params: {random_state: 0}\n", ""
+    )
+    text = text.replace("model__C:", "model__alpha:")
+    path = tmp_path / "spec.yaml"
+    path.write_text(text + f"allow_imports: [crashmodels]\nstorage: sqlite:///{tmp_path}/s.db\n")
+    done = run_process(["run", path], tmp_path)
+    assert done.returncode == 65, done.stderr
+    assert "dry run: fitting the pipeline ended its process (exit code 3)" in done.stderr
