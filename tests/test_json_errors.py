@@ -271,8 +271,10 @@ def test_a_reader_that_goes_away_mid_run_exits_74_and_the_study_resumes(tmp_path
     """An orchestrator reading the JSON lines dies: the run stops on its next event (the
     in-flight trial re-queued), and running again finishes the study."""
     install_plugins(tmp_path)
-    space = {"nap": {"type": "float", "low": 0.2, "high": 0.4}}
-    spec = trial_spec(tmp_path, "nap", space, budget={"trials": 4})
+    # ten naps of 0.3 s or more: the reader closes long before the run could end, even when
+    # a loaded machine keeps this test process waiting for a second or two
+    space = {"nap": {"type": "float", "low": 0.3, "high": 0.5}}
+    spec = trial_spec(tmp_path, "nap", space, budget={"trials": 10})
     path = write_spec(tmp_path, spec)
     err = tmp_path / "stderr.txt"
     with err.open("wb") as stderr:
@@ -299,7 +301,7 @@ def test_a_reader_that_goes_away_mid_run_exits_74_and_the_study_resumes(tmp_path
     assert "running" not in {row["state"] for row in peek_trials(db_file(spec))}
     again = run_process(["run", path], tmp_path)
     assert again.returncode == 0, again.stderr
-    assert [row["state"] for row in peek_trials(db_file(spec))] == ["complete"] * 4
+    assert [row["state"] for row in peek_trials(db_file(spec))] == ["complete"] * 10
 
 
 FLAKY_PLUGIN = """\
