@@ -104,9 +104,9 @@ def dry_run_apart(spec: Spec, prepared: Prepared) -> DryRunSummary:
             )
             raise SpecError([Problem(path="pipeline", message=message)]) from None
     finally:
-        if child.pid is not None and child.is_alive():
-            child.kill()
-        if child.pid is not None:
+        if child.pid is not None:  # started
+            if child.is_alive():
+                child.kill()
             child.join(timeout=5)
         receiving.close()
         sending.close()
