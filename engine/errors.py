@@ -13,6 +13,7 @@ TunedagError                    exit 70 unless a subclass says otherwise
 ├── ModelNotFoundError          66  no saved model where the study keeps it
 ├── ModelRefusedError           65  a model file that is not a trusted skops file of this study
 ├── StorageError                70  a storage operation tunedag itself got wrong (a bug)
+│   ├── StorageURLError          2  a storage URL of no supported form
 │   ├── StorageDamagedError     74  damaged, truncated or foreign storage file, or bad rows
 │   ├── StorageAccessError      74  the storage cannot be opened or written (read-only, ...)
 │   ├── StorageBusyError        75  the storage is locked by another writer: retry
@@ -133,6 +134,12 @@ class ModelRefusedError(TunedagError):
 
 class StorageError(TunedagError):
     exit_code = 70
+
+
+class StorageURLError(StorageError):
+    """A storage URL that is neither ``sqlite:///PATH`` nor ``postgresql://...``."""
+
+    exit_code = 2
 
 
 class StorageDamagedError(StorageError):

@@ -37,7 +37,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, overload
 
-from tunedag.errors import LeaseLostError, StorageError, StudyBusyError, TestSetLockedError
+from tunedag.errors import (
+    LeaseLostError,
+    StorageError,
+    StorageURLError,
+    StudyBusyError,
+    TestSetLockedError,
+)
 from tunedag.looks import Look, second_look_message
 from tunedag.storage_errors import damaged, decoding
 from tunedag.storage_postgres import is_postgres_url
@@ -335,7 +341,7 @@ def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
     if is_postgres_url(url):
         return None
     if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):
-        raise StorageError(f"unsupported storage URL {url!r}; accepted forms: {_ACCEPTED}")
+        raise StorageURLError(f"unsupported storage URL {url!r}; accepted forms: {_ACCEPTED}")
     rest = url[len(_URL_PREFIX) :]
     if rest == ":memory:":
         return None

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from tunedag.errors import StorageError
+from tunedag.errors import StorageAccessError
 from tunedag.storage import (
     _TRIAL_COLUMNS,
     SCHEMA_VERSION,
@@ -43,7 +43,7 @@ def check_storage(url: str, base_dir: Path | None = None) -> tuple[list[str], st
     if not path.exists():
         return [], "no storage file yet: the study has not run"
     if not path.is_file():
-        raise StorageError(f"storage {url}: {path} is not a file")
+        raise StorageAccessError(f"storage {url}: {path} is not a file (a folder?)")
     if path.stat().st_size == 0:
         return [f"{path} is an empty file (0 bytes): truncated, or never written"], ""
     try:

@@ -30,6 +30,8 @@ from helpers import (
     write_spec,
 )
 
+from tunedag import StorageURLError, load_spec, run
+
 VERSION = {"event": "version", "schema": 1}
 
 
@@ -209,6 +211,22 @@ def test_read_only_commands_with_bad_storage_exit_74_with_the_envelope(
     result = cli([command, path, *extra, "--json"], tmp_path)
     assert result.exit_code == 74, result.output
     assert error_of(result.stdout, 74)["kind"] == "StorageDamagedError"
+
+
+def test_status_check_of_a_folder_named_as_storage_exits_74(tmp_path: Path) -> None:
+    (tmp_path / "folder.sqlite").mkdir()
+    path = write_spec(tmp_path, base_spec(tmp_path, storage="sqlite:///folder.sqlite"))
+    result = cli(["status", path, "--check", "--json"], tmp_path)
+    assert result.exit_code == 74, result.output
+    error = error_of(result.stdout, 74)
+    assert error["kind"] == "StorageAccessError" and "not a file" in error["message"]
+
+
+def test_the_python_api_refuses_a_storage_url_of_no_known_form(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, base_spec(tmp_path)))
+    with pytest.raises(StorageURLError, match="unsupported storage URL") as caught:
+        run(spec, storage="mysql://db/study")
+    assert caught.value.exit_code == 2
 
 
 @pytest.mark.parametrize("command", ["run", "status"])
