@@ -72,8 +72,10 @@ def _handled(function: F) -> F:
             code = error.exit_code if isinstance(error, Interrupted) else 130
             click.echo(f"interrupted (exit {code})", err=True)
             _fail(machine, error, code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+        except (click.exceptions.Exit, click.ClickException):
             raise
+        except SystemExit as error:  # tunedag's commands exit by Exit; this is user code's
+            _bug(machine, error)
         except OSError as error:
             system_code = os_exit_code(error)
             if system_code is None:
@@ -596,7 +598,7 @@ def lint(specs: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"{spec}: ok{note}", err=True)
     if failed:
         click.echo(f"lint: {failed} of {len(specs)} spec(s) failed", err=True)
-        sys.exit(65)
+        raise click.exceptions.Exit(65)
 
 
 @main.command()

@@ -40,6 +40,7 @@ from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.spec.value_checks import check_values
 from tunedag.stopsignals import STOP_SIGNALS
+from tunedag.text import clip, error_text
 from tunedag.trial import take
 from tunedag.values import build_selector, describe_selector, is_selector
 
@@ -99,10 +100,8 @@ def dry_run_apart(spec: Spec, prepared: Prepared) -> DryRunSummary:
             kind, payload = receiving.recv()
         except EOFError:
             child.join(timeout=5)
-            message = (
-                f"dry run: fitting the pipeline ended its process (exit code {child.exitcode})"
-            )
-            raise SpecError([Problem(path="pipeline", message=message)]) from None
+            message = f"fitting the pipeline ended its process (exit code {child.exitcode})"
+            raise SpecError(_problems(spec, [(("pipeline",), message)])) from None
     finally:
         if child.pid is not None:  # started
             if child.is_alive():
@@ -114,6 +113,10 @@ def dry_run_apart(spec: Spec, prepared: Prepared) -> DryRunSummary:
         raise SpecError(payload)
     if kind == "bug":
         raise RuntimeError(f"the dry run failed in its process:\n{payload}")
+    if kind == "raised":  # only the pipeline's code raises a BaseException in the child
+        raise SpecError(
+            _problems(spec, [(("pipeline",), f"fitting the pipeline raised {payload}")])
+        )
     summary: DryRunSummary = payload
     return summary
 
@@ -126,8 +129,10 @@ def _dry_run_child(spec: Spec, prepared: Prepared, connection: Connection) -> No
         connection.send(("ok", dry_run(spec, prepared)))
     except SpecError as error:
         connection.send(("problems", error.problems))
-    except BaseException:
+    except Exception:
         connection.send(("bug", traceback.format_exc()))
+    except BaseException as error:  # SIGINT is ignored here: the pipeline's code raised it
+        connection.send(("raised", error_text(error)))
     finally:
         connection.close()
 
@@ -139,7 +144,7 @@ def dry_run_spec(spec: Spec) -> DryRunSummary:
 
 def _problems(spec: Spec, findings: list[Finding]) -> list[Problem]:
     source: Any = spec._source
-    unique = list(dict.fromkeys(findings))
+    unique = list(dict.fromkeys((loc, clip(message)) for loc, message in findings))
     if source is None:
         return [Problem(".".join(map(str, loc)), message) for loc, message in unique]
     return [source.document.problem(loc, f"dry run: {message}") for loc, message in unique]
@@ -295,7 +300,7 @@ class _DryRun:
                     estimator.fit(Xt, yt)
                 else:
                     Xt = estimator.fit_transform(Xt, yt)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # sys.exit in a fit is its failure
                 kind = type(estimator).__name__
                 what = f"fitting step {name!r} ({kind}) on {len(yt)} development rows failed"
                 return [(self._step_loc(name, config), f"{what}: {type(error).__name__}: {error}")]
@@ -308,7 +313,7 @@ class _DryRun:
         for loc, metric in metrics:
             try:
                 resolve_scorer(metric)(model, Xv, yv)
-            except Exception as error:
+            except (Exception, SystemExit) as error:
                 found.append(
                     (
                         loc,

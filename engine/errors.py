@@ -56,7 +56,8 @@ class Problem:
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}:{self.column or 1}"
         field = f"{self.path}: " if self.path else ""
-        return f"{where}: {field}{self.message}"
+        located = "" if where == "<spec>" else f"{where}: "  # no file known: no placeholder
+        return f"{located}{field}{self.message}"
 
 
 class SpecError(TunedagError):

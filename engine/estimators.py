@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from tunedag.errors import SpecError, UnknownNameError
+from tunedag.imports import import_user_module
 from tunedag.spec.models import CategoricalDimension, EstimatorChoice, Spec, StepSpec
 from tunedag.values import build_selector, is_function_ref, is_selector, resolve_function
 
@@ -116,7 +117,7 @@ def _public_sklearn_class(path: str) -> type[Any] | None:
 def _import_allowed(path: str) -> type[Any]:
     module_name, _, attribute = path.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except ImportError as error:
         raise UnknownNameError(f"cannot import {module_name!r} for {path!r}: {error}") from error
     cls = getattr(module, attribute, None)

@@ -41,6 +41,15 @@ THREAD_ENV = (
 )
 
 
+class TaskAbandoned(BaseException):
+    """Raised by an executor's own code inside a running task (through ``report``) to stop
+    it, because the task no longer has a driver to go to: not the trial's failure.
+
+    Every other exception a trial raises, ``BaseException`` subclasses included, fails that
+    trial alone.
+    """
+
+
 @dataclass(frozen=True)
 class Task:
     """What a worker runs: fold ``fold``'s chain of nodes of a trial, or (fold None) all of it.

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from tunedag.errors import InterruptedStudy
 from tunedag.plugin import Plugin, PluginOptions
 from tunedag.storage import TrialRecord
 
@@ -119,7 +120,9 @@ class Observers:
     def _call(observer: Observer, hook: str, call: Callable[[Observer], None]) -> bool:
         try:
             call(observer)
-        except Exception as error:
+        except InterruptedStudy:  # a signal that arrived during the hook stops the run
+            raise
+        except (Exception, SystemExit) as error:
             log.warning(
                 "observer %r raised in hook %r: %s: %s; the study goes on",
                 _name(observer),

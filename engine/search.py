@@ -40,6 +40,7 @@ from tunedag.scheduler import Scheduler
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import Spec
 from tunedag.storage import Storage, Takeover, TrialState
+from tunedag.text import error_text
 
 #: A trial whose worker dies this many times is recorded as failed, not re-queued again.
 LOST_ATTEMPTS = 3
@@ -426,10 +427,8 @@ class Search:
             return call()
         except (InterruptedStudy, SpecError):
             raise
-        except Exception as error:
-            raise self._plugin_error(
-                provided, method, f"raised {type(error).__name__}: {error}"
-            ) from error
+        except (Exception, SystemExit) as error:  # a plugin's sys.exit is its failure too
+            raise self._plugin_error(provided, method, f"raised {error_text(error)}") from error
 
     def _plugin_error(self, provided: Provided, method: str, what: str) -> PluginError:
         return PluginError(

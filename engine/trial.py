@@ -13,7 +13,6 @@ folds are interleaved inside the trial, which reports through ``report``.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 import traceback
@@ -27,10 +26,12 @@ from sklearn.base import clone
 
 from tunedag.cache import OFF, CacheSettings, FitCache, process_cache
 from tunedag.errors import InterruptedStudy
-from tunedag.executor import Task, TrialOutcome
+from tunedag.executor import Task, TaskAbandoned, TrialOutcome
+from tunedag.imports import import_user_module
 from tunedag.nodes import Fold, chain_keys, fold_key, run_fold, step_digests, take
 from tunedag.space import Params
 from tunedag.storage import TrialState
+from tunedag.text import LIMIT, clip, error_text
 
 Report = Callable[[int, float], bool]
 
@@ -179,7 +180,7 @@ class FunctionWorkload:
 
 def load_function(path: str) -> Callable[..., Any]:
     module_name, _, name = path.partition(":")
-    function = getattr(importlib.import_module(module_name), name)
+    function = getattr(import_user_module(module_name), name)
     if not callable(function):
         raise TypeError(f"{path} is not callable")
     return function  # type: ignore[no-any-return]
@@ -218,9 +219,11 @@ def _timed(task: Task, body: Callable[[_Record], float]) -> TrialOutcome:
     except TrialPruned:
         state = TrialState.PRUNED
         value = record.intermediate[max(record.intermediate)] if record.intermediate else None
-    except InterruptedStudy:
+    except (InterruptedStudy, TaskAbandoned):
         raise
-    except (Exception, SystemExit) as exc:  # a trial's own failure must not stop the study
+    # a trial's own failure must not stop the study: SIGINT reaches the driver (as
+    # InterruptedStudy), never a trial, so a KeyboardInterrupt here is the trial's own
+    except BaseException as exc:
         state, value, error = TrialState.FAILED, None, _describe(exc)
     return TrialOutcome(
         number=task.number,
@@ -236,6 +239,7 @@ def _timed(task: Task, body: Callable[[_Record], float]) -> TrialOutcome:
 
 
 def _describe(exc: BaseException) -> str:
-    """The error stored with a failed trial: its message, then the last frames."""
+    """The error stored with a failed trial: its message, then the last frames (clipped:
+    a message of megabytes would be stored, and sent in events, with every attempt)."""
     frames = "".join(traceback.format_exception(exc, limit=-3)).strip()
-    return f"{type(exc).__name__}: {exc}\n{frames}"
+    return clip(f"{error_text(exc)}\n{frames}", 2 * LIMIT)

@@ -12,7 +12,6 @@ list of columns, such as the third item of a ColumnTransformer's transformer.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from sklearn.compose import make_column_selector
 
 from tunedag.errors import SpecError, UnknownNameError
+from tunedag.imports import ModuleCrashedError, import_user_module
 
 #: Module prefixes whose functions a spec may name without `allow_imports`.
 DEFAULT_FUNCTION_PREFIXES = ("numpy", "sklearn")
@@ -61,7 +61,9 @@ def _import_path(path: str) -> Any:
     parts = path.split(".")
     for end in range(len(parts), 0, -1):
         try:
-            found: Any = importlib.import_module(".".join(parts[:end]))
+            found: Any = import_user_module(".".join(parts[:end]))
+        except ModuleCrashedError as error:
+            raise UnknownNameError(f"unknown function {path!r}: {error}") from error
         except ImportError:
             continue
         for attribute in parts[end:]:

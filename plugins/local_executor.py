@@ -43,6 +43,7 @@ from tunedag.executor import (
     Executor,
     Reporter,
     Task,
+    TaskAbandoned,
     TrialOutcome,
     Workload,
     run_captured,
@@ -260,7 +261,7 @@ class _Worker:
             self.output.close()
 
 
-class _DriverGone(BaseException):
+class _DriverGone(TaskAbandoned):
     """The driver's end of the pipe closed: it stopped, so this worker stops too."""
 
 

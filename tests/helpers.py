@@ -118,7 +118,9 @@ def nap(context):
 
 
 def crash(context):
-    """Dies as the `how` parameter says: a segfault, abort, os._exit or sys.exit; else 0.5."""
+    """Dies as the `how` parameter says: a segfault, abort, os._exit or sys.exit, or raises
+    KeyboardInterrupt, a BaseException of its own or an error of a million characters; else
+    0.5."""
     import ctypes
     import signal
     import sys
@@ -139,6 +141,16 @@ def crash(context):
         sys.exit(0)
     elif how == "sys_exit_3":
         sys.exit(3)
+    elif how == "keyboard_interrupt":
+        raise KeyboardInterrupt
+    elif how == "base_exception":
+
+        class Escape(BaseException):
+            pass
+
+        raise Escape("out of the trial")
+    elif how == "huge_message":
+        raise ValueError("x" * 1_000_000)
     return 0.5
 
 

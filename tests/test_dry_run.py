@@ -216,8 +216,11 @@ def test_a_run_whose_dry_run_starts_native_threads_does_not_hang_its_workers(
 
 CRASHING_MODULE = """\
 import os
+import sys
 
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+{on_import}
 
 
 class Crashing(ClassifierMixin, BaseEstimator):
@@ -225,20 +228,70 @@ class Crashing(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
 
     def fit(self, X, y):
-        os._exit(3)
+        {in_fit}
 """
 
 
-def test_a_fit_that_ends_the_dry_run_s_process_is_a_spec_error(tmp_path: Path) -> None:
-    from helpers import run_process
-
-    (tmp_path / "crashmodels.py").write_text(CRASHING_MODULE, encoding="utf-8")
+def crashing_spec(tmp_path: Path, in_fit: str = "return self", on_import: str = "") -> Path:
+    """SVC_SPEC with its model from a module of the test's own, whose fit does ``in_fit``."""
+    module = CRASHING_MODULE.format(in_fit=in_fit, on_import=on_import)
+    (tmp_path / "crashmodels.py").write_text(module, encoding="utf-8")
     text = SVC_SPEC.replace("sklearn.svm.SVC", "crashmodels.Crashing").replace(
         "    params: {random_state: 0}\n", ""
     )
     text = text.replace("model__C:", "model__alpha:")
     path = tmp_path / "spec.yaml"
     path.write_text(text + f"allow_imports: [crashmodels]\nstorage: sqlite:///{tmp_path}/s.db\n")
-    done = run_process(["run", path], tmp_path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("in_fit", "said"),
+    [
+        ("os._exit(3)", "pipeline: dry run: fitting the pipeline ended its process (exit code 3)"),
+        (
+            "sys.exit(4)",
+            "fitting step 'model' (Crashing) on 300 development rows failed: SystemExit: 4",
+        ),
+        (
+            "raise KeyboardInterrupt",
+            "pipeline: dry run: fitting the pipeline raised KeyboardInterrupt",
+        ),
+    ],
+)
+def test_a_fit_that_exits_or_ends_the_dry_run_s_process_is_a_located_spec_error(
+    tmp_path: Path, in_fit: str, said: str
+) -> None:
+    from helpers import run_process
+
+    done = run_process(["run", crashing_spec(tmp_path, in_fit)], tmp_path)
     assert done.returncode == 65, done.stderr
-    assert "dry run: fitting the pipeline ended its process (exit code 3)" in done.stderr
+    assert said in done.stderr and f"{tmp_path / 'spec.yaml'}:" in done.stderr
+
+
+def test_a_fit_that_calls_sys_exit_in_validate_dry_run_is_a_spec_error(tmp_path: Path) -> None:
+    """validate --dry-run fits in its own process: sys.exit there must not become its exit."""
+    from helpers import run_process
+
+    path = crashing_spec(tmp_path, "sys.exit(0)")
+    done = run_process(["validate", path, "--dry-run"], tmp_path)
+    assert done.returncode == 65, done.stderr
+    assert "failed: SystemExit: 0" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("on_import", "said"),
+    [
+        ('raise RuntimeError("boom")', "importing 'crashmodels' raised RuntimeError: boom"),
+        ("sys.exit(0)", "importing 'crashmodels' raised SystemExit: 0"),
+    ],
+)
+def test_a_module_that_fails_on_import_is_located_at_the_estimator(
+    tmp_path: Path, on_import: str, said: str
+) -> None:
+    from helpers import run_process
+
+    done = run_process(["validate", crashing_spec(tmp_path, on_import=on_import)], tmp_path)
+    assert done.returncode == 78, done.stderr
+    assert said in done.stderr and "spec.yaml:" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -166,9 +166,16 @@ def test_budget_time_stops_a_trial_that_hangs(plugins: Path, tmp_path: Path) -> 
     assert [e["reason"] for e in requeued] == ["budget.time ran out"]
 
 
-@pytest.mark.parametrize(
-    "how", ["segfault", "abort", "kill", "os_exit", "sys_exit_0", "sys_exit_3"]
-)
+RAISES = {  # how -> what the stored error starts with
+    "sys_exit_0": "SystemExit",
+    "sys_exit_3": "SystemExit",
+    "keyboard_interrupt": "KeyboardInterrupt",
+    "base_exception": "Escape: out of the trial",
+    "huge_message": "ValueError: xxx",
+}
+
+
+@pytest.mark.parametrize("how", ["segfault", "abort", "kill", "os_exit", *RAISES])
 def test_a_trial_that_kills_its_process_fails_alone_with_one_worker(
     plugins: Path, tmp_path: Path, how: str
 ) -> None:
@@ -185,8 +192,9 @@ def test_a_trial_that_kills_its_process_fails_alone_with_one_worker(
     assert result.reason in {"budget", "exhausted"} and result.counts["complete"] == 1
     (failed,) = [t for t in result.trials if t.state == TrialState.FAILED]
     assert failed.params == {"how": how}
-    if how.startswith("sys_exit"):
-        assert failed.attempt == 1 and "SystemExit" in (failed.error or "")
+    if how in RAISES:  # any exception, BaseExceptions too, fails the trial at once
+        assert failed.attempt == 1 and (failed.error or "").startswith(RAISES[how])
+        assert len(failed.error or "") < 10_000  # a huge message is clipped
     else:  # the worker died: re-queued until its last attempt, then failed
         assert failed.attempt == 3 and "WorkerLost" in (failed.error or "")
 

@@ -341,8 +341,19 @@ def register_samplers(register):
 """
 
 
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        ('RuntimeError("lost my random state")', "RuntimeError: lost my random state"),
+        ("SystemExit(0)", "SystemExit: 0"),  # never a silent exit 0
+    ],
+)
 def test_a_sampler_that_raises_ends_the_stream_with_its_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_spec_yaml: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    base_spec_yaml: str,
+    raised: str,
+    shown: str,
 ) -> None:
     from click.testing import CliRunner
     from test_plugin_failures import install
@@ -351,7 +362,10 @@ def test_a_sampler_that_raises_ends_the_stream_with_its_traceback(
 
     site = tmp_path / "site"
     site.mkdir()
-    install(site, "flakyplug", "flaky", FLAKY_PLUGIN)
+    package = f"flakyplug{len(raised)}"  # a module of its own for each case
+    install(
+        site, package, "flaky", FLAKY_PLUGIN.replace('RuntimeError("lost my random state")', raised)
+    )
     monkeypatch.syspath_prepend(str(site))
     spec = tmp_path / "spec.yaml"
     spec.write_text(
@@ -368,6 +382,6 @@ def test_a_sampler_that_raises_ends_the_stream_with_its_traceback(
     assert result.exit_code == 70, result.output
     error = error_of(result.stdout, 70)
     assert error["kind"] == "PluginError" and "sampler 'flaky'" in error["message"]
-    assert "RuntimeError: lost my random state" in error["traceback"]
+    assert shown in error["message"] and shown in error["traceback"]
     assert "Traceback (most recent call last)" in error["traceback"]
     assert "Traceback" not in result.stderr  # stderr keeps one line without --debug

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import tunedag
-from tunedag import Observer, PluginError, SpecError, TrialRecord, hookimpl
+from tunedag import InterruptedStudy, Observer, PluginError, SpecError, TrialRecord, hookimpl
 from tunedag.cli import main
 from tunedag.registry import make_plugins
 from tunedag.schema import spec_schema
@@ -49,10 +50,15 @@ class Recorder(Observer):
     class Options(Observer.Options):
         label: str = "r"
         fail_in: str | None = None
+        fail_with: str = "ConnectionError"
 
     def _note(self, hook: str, detail: object = "") -> None:
         Recorder.calls.append(f"{self.options.label}:{hook}{detail}")
         if hook == self.options.fail_in:
+            if self.options.fail_with == "SystemExit":
+                raise SystemExit(5)
+            if self.options.fail_with == "SIGTERM":  # as the driver's handler raises it
+                raise InterruptedStudy(signal.SIGTERM)
             raise ConnectionError("tracking server down")
 
     def before_study(self, study: Any) -> None:
@@ -138,6 +144,29 @@ def test_an_observer_that_raises_is_logged_and_the_study_completes(
     assert "tracking server down" in caplog.text
 
 
+def test_an_observer_that_calls_sys_exit_is_logged_and_the_study_completes(
+    tmp_path: Path, plugins: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    observers = (
+        "observers: [{name: recorder, options: {fail_in: after_trial, fail_with: SystemExit}}]\n"
+    )
+    spec = tunedag.load_spec(write_spec(tmp_path, observers), plugins)
+    with caplog.at_level(logging.WARNING, logger="tunedag"):
+        result = tunedag.run(spec, plugins=plugins)
+    assert result.finished and result.counts["complete"] == 4
+    assert "'recorder' raised in hook 'after_trial': SystemExit: 5" in caplog.text
+
+
+def test_a_signal_during_an_observer_hook_stops_the_run(tmp_path: Path, plugins: Any) -> None:
+    observers = (
+        "observers: [{name: recorder, options: {fail_in: after_study, fail_with: SIGTERM}}]\n"
+    )
+    spec = tunedag.load_spec(write_spec(tmp_path, observers), plugins)
+    with pytest.raises(InterruptedStudy) as stopped:
+        tunedag.run(spec, plugins=plugins)
+    assert stopped.value.exit_code == 143
+
+
 def test_an_observer_that_fails_to_start_is_left_out_of_the_run(
     tmp_path: Path, plugins: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -187,7 +216,7 @@ def test_an_interrupted_run_still_closes_its_observers(tmp_path: Path, plugins: 
             "observers: [{name: recorder, options: {lable: x}}]\n",
             65,
             "observers[0].options.lable",
-            "observer 'recorder' has no option 'lable' (options: label, fail_in)",
+            "observer 'recorder' has no option 'lable' (options: label, fail_in, fail_with)",
         ),
         (
             "observers: [{name: recorder}, {name: needs-package}]\n",
@@ -229,4 +258,4 @@ def test_plugins_lists_observers_with_their_options(plugins: Any) -> None:
 def test_the_schema_offers_each_observer_with_its_options(plugins: Any) -> None:
     items = spec_schema(plugins)["properties"]["observers"]["items"]["oneOf"]
     recorder = next(v for v in items if v["properties"]["name"]["const"] == "recorder")
-    assert set(recorder["properties"]["options"]["properties"]) == {"label", "fail_in"}
+    assert set(recorder["properties"]["options"]["properties"]) == {"label", "fail_in", "fail_with"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from sklearn.base import is_classifier, is_regressor
 from tunedag.data import check_source
 from tunedag.errors import Problem, SpecError, StorageError
 from tunedag.estimators import accepts_any_keyword, pipeline_of, resolve_estimator
+from tunedag.imports import import_user_module
 from tunedag.registry import Plugins
 from tunedag.scoring import resolve_scorer, scorer_task
 from tunedag.space import SearchSpace
@@ -163,7 +163,7 @@ def _check_trial_function(spec: Spec) -> Iterator[Finding]:
             continue
         module_name, _, name = path.partition(":")
         try:
-            module = importlib.import_module(module_name)
+            module = import_user_module(module_name)
         except ImportError as error:
             yield ("trial", key), f"cannot import {module_name!r}: {error}", 65
             continue
