@@ -6,6 +6,7 @@ TunedagError                    exit 70 unless a subclass says otherwise
 ├── UsageError                   2  options that do not fit the command or the model
 ├── SpecNotFoundError           66  the spec or a data file does not exist
 ├── DataError                   65  the data cannot serve this spec (no target column, ...)
+│   └── TestRowsError           65  the best configuration cannot be scored on the test rows
 ├── UnknownNameError            78  unknown sampler, pruner, executor or estimator
 ├── PluginError                 70  a plugin broke its contract or raised
 ├── StudyFailedError             1  more failed trials than budget.max_failed
@@ -96,6 +97,11 @@ class SpecNotFoundError(TunedagError):
 
 class DataError(TunedagError):
     exit_code = 65
+
+
+class TestRowsError(DataError):
+    """The best configuration cannot be refit or scored on the test rows (values or classes
+    the development rows do not have); no look is recorded."""
 
 
 class UnknownNameError(SpecError):

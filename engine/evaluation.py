@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from tunedag.errors import TestRowsError, TunedagError
 from tunedag.model import is_saved, make_card, save_model
 from tunedag.prepare import Prepared
 from tunedag.refit import refit_best
 from tunedag.scoring import resolve_scorer, score_metrics
 from tunedag.storage import TestEvaluation, TrialRecord
+from tunedag.text import error_text
 
 #: a test score further than this many fold standard deviations below CV is flagged
 GAP_TOLERANCE_STDS = 2.0
@@ -32,12 +37,15 @@ def evaluate_test_set(
     evaluation, so a run killed in between leaves no recorded look and the next run
     finishes the job. Returns None for a custom trial function without ``trial.fit``.
     """
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), _test_rows_errors(best):
         model = refit_best(prepared, best.params)
         if model is None:
             return None
         scorer = resolve_scorer(prepared.spec.objective.metric)
         value = float(scorer(model, prepared.test.X, prepared.test.y))
+        if not math.isfinite(value):  # roc_auc on one class: not a score worth a look
+            metric = prepared.spec.objective.metric
+            raise ValueError(f"{metric} on the test rows is {value}, undefined for those rows")
         report = prepared.spec.objective.report
         metrics = score_metrics(model, prepared.test.X, prepared.test.y, report)
     cv_value = float(best.value if best.value is not None else np.nan)
@@ -57,6 +65,23 @@ def evaluate_test_set(
     if model_path is not None:
         save_model(model, model_path, make_card(prepared, best, evaluation, direction))
     return evaluation
+
+
+@contextlib.contextmanager
+def _test_rows_errors(best: TrialRecord) -> Iterator[None]:
+    """A refit or a score that fails is the data's problem, told before any look counts."""
+    try:
+        yield
+    except TunedagError:
+        raise
+    except Exception as error:
+        raise TestRowsError(
+            f"the best trial ({best.number}) cannot be refit on the development rows or "
+            f"scored on the test rows: {error_text(error)}. The trials passed on the "
+            "development rows, so the test rows likely hold what they do not (text or "
+            "infinity in a numeric column, a class never seen); no look was recorded and "
+            "the trials are kept. Fix the data and start a new study (--fresh)"
+        ) from error
 
 
 def save_missing_model(

@@ -56,15 +56,15 @@ class JsonLines:
 
 def encode(record: dict[str, Any]) -> str:
     """One event as one compact JSON line (no newline inside, NaN and infinity as null)."""
-    return json.dumps(_finite(record), separators=(",", ":"))
+    return json.dumps(json_safe(record), separators=(",", ":"))
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinity are not JSON; they travel as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [json_safe(item) for item in value]
     return value

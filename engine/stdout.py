@@ -18,7 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from tunedag.errors import OutputError
-from tunedag.events import SCHEMA, encode
+from tunedag.events import SCHEMA, encode, json_safe
 
 
 class MachineOutput:
@@ -71,7 +71,7 @@ class MachineOutput:
 
     def document(self, payload: Any, *, indent: int | None = None) -> None:
         """A command's one JSON result (``status --json``, ``plugins --json``)."""
-        self._line(json.dumps(payload, indent=indent))
+        self._line(json.dumps(json_safe(payload), indent=indent))  # NaN is not JSON
 
     def text(self, text: str) -> None:
         """A command's JSON result already rendered (``plan --format json``)."""

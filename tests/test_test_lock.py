@@ -270,3 +270,31 @@ def test_lint_fails_a_spec_whose_test_set_another_spec_scored(tmp_path: Path) ->
     (payload,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert payload["ok"] is False and payload["looks"][0]["study"] == "study"
     assert payload["problems"][0]["field"] == "split.test"
+
+
+# -- test rows the trials never saw ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    # text, infinity, a class never seen, a single class (roc_auc undefined)
+    [("a", "hello"), ("a", "inf"), ("label", 2), ("label", "all 1")],
+)
+def test_test_rows_that_cannot_be_scored_exit_65_and_spend_no_look(
+    tmp_path: Path, column: str, value: Any
+) -> None:
+    _, test = csv_files(tmp_path)
+    frame = pd.read_csv(test).astype(object)
+    if value == "all 1":
+        frame[column] = 1
+    else:
+        frame.loc[3, column] = value
+    frame.to_csv(test, index=False)
+    spec = file_spec(tmp_path, "test.csv", objective={"metric": "roc_auc"})
+    path = write_spec(tmp_path, spec, "spec.yaml")
+    result = cli(["run", path, "--json"], tmp_path)
+    assert result.exit_code == 65, result.output
+    error = events_of(result.stdout)[-1]
+    assert error["kind"] == "TestRowsError" and "no look was recorded" in error["message"]
+    status = status_json(path, tmp_path)
+    assert status["test"] is None and status["counts"]["complete"] == 2
