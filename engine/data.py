@@ -132,7 +132,10 @@ def resolve_path(path: str, base_dir: Path) -> Path:
     candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         candidate = Path(base_dir) / candidate
-    return candidate.resolve()
+    try:
+        return candidate.resolve()
+    except (RuntimeError, OSError):  # a symlink loop: reported as a file that does not exist
+        return candidate.absolute()
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:

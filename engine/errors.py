@@ -175,13 +175,25 @@ class StorageFullError(StorageError):
     exit_code = 75
 
 
+_CANNOT_WRITE = {
+    errno.EPIPE,
+    errno.EIO,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EISDIR,
+    errno.ENOTDIR,
+}
+
+
 def os_exit_code(error: OSError) -> int | None:
     """The exit code of an OSError that is the machine's condition, not tunedag's mistake:
     75 for a full disk (free space and run again: the study resumes), 74 for a reader that
-    went away, an I/O error, no permission or a read-only file system; None for the rest."""
+    went away, an I/O error, no permission, a read-only file system or a folder where a file
+    is written (or a file where a folder is); None for the rest."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return 75
-    if error.errno in (errno.EPIPE, errno.EIO, errno.EACCES, errno.EPERM, errno.EROFS):
+    if error.errno in _CANNOT_WRITE:
         return 74
     return None
 

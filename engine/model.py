@@ -128,6 +128,19 @@ def read_card(path: Path) -> dict[str, Any]:
         raise ModelRefusedError(f"{where} is not a model card: {error}") from error
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ModelRefusedError(f"{where} is not a tunedag model card (format {CARD_FORMAT})")
+    data = card.get("data")
+    shapes = (
+        isinstance(card.get("fingerprint"), dict),
+        isinstance(data, dict)
+        and isinstance(data.get("features"), list)
+        and isinstance(data.get("dtypes"), dict)
+        and set(map(str, data["features"])) <= set(data["dtypes"]),
+    )
+    if not all(shapes):
+        raise ModelRefusedError(
+            f"{where} is not a whole tunedag model card (its fingerprint or data is missing "
+            "or malformed: edited by hand?); run the study again to save the model and card"
+        )
     return card
 
 

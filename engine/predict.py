@@ -8,6 +8,8 @@ target column and the columns the spec drops or splits by are ignored when prese
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tunedag.data import _read_frame
 from tunedag.errors import DataError, SpecNotFoundError, UsageError
 from tunedag.model import load_model, model_path, read_card
 from tunedag.spec.models import Spec
+from tunedag.text import error_text
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
@@ -48,8 +51,9 @@ def predict(
     path = model_path(spec, storage)
     card = read_card(path)
     frame = read_rows(source)
-    X = align(frame, card["data"], source)
-    table = pd.DataFrame({"prediction": model.predict(X)})
+    with _refused_rows(source):
+        X = align(frame, card["data"], source)
+        table = pd.DataFrame({"prediction": model.predict(X)})
     if proba:
         if not hasattr(model, "predict_proba"):
             final = getattr(model, "steps", [("", model)])[-1][1]
@@ -58,10 +62,16 @@ def predict(
                 "predict_proba (a regressor, or a classifier such as SVC without "
                 "probability: true)"
             )
-        probabilities = model.predict_proba(X)
+        with _refused_rows(source):
+            probabilities = model.predict_proba(X)
         for index, label in enumerate(getattr(model, "classes_", [])):
             table[f"proba_{label}"] = probabilities[:, index]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"--out {out}: cannot create its folder: {error.strerror or error}"
+        ) from error
     if out.suffix == ".parquet":
         table.to_parquet(out, index=False)
     else:
@@ -76,6 +86,18 @@ def predict(
     )
 
 
+@contextlib.contextmanager
+def _refused_rows(source: str) -> Iterator[None]:
+    """The model refusing the rows (a missing value it cannot take, infinity, a number too
+    large for its integer column) is the data's problem."""
+    try:
+        yield
+    except (ValueError, TypeError, OverflowError) as error:
+        raise DataError(
+            f"{source}: the model cannot predict these rows: {error_text(error)}"
+        ) from error
+
+
 def read_rows(source: str) -> pd.DataFrame:
     """``csv:PATH`` or ``parquet:PATH`` (or a path ending in .csv or .parquet), from the cwd."""
     kind, sep, rest = source.partition(":")
@@ -83,9 +105,9 @@ def read_rows(source: str) -> pd.DataFrame:
         kind, rest = Path(source).suffix.lstrip("."), source
         if kind not in ("csv", "parquet"):
             raise UsageError(f"--data {source!r}: give csv:PATH or parquet:PATH")
-    path = Path(rest).expanduser()
+    path = Path(rest).expanduser().absolute()
     if not path.is_file():
-        raise SpecNotFoundError(f"data file {path.resolve()} does not exist (--data {source})")
+        raise SpecNotFoundError(f"data file {path} does not exist (--data {source})")
     return _read_frame(kind, path)
 
 
@@ -145,4 +167,13 @@ def _check_type(column: pd.Series[Any], trained: str, source: str) -> None:
             raise DataError(
                 f"{source}: column {column.name!r} holds missing or fractional values where "
                 f"the model was trained on integers ({trained})"
+            )
+    if _numeric(trained) and np.dtype(trained).kind in "iu" and numeric_now:
+        limits = np.iinfo(np.dtype(trained))
+        values = column.dropna()
+        outside = values[(values < limits.min) | (values > limits.max)]
+        if len(outside):  # a cast would wrap them around silently
+            raise DataError(
+                f"{source}: column {column.name!r} holds {outside.iloc[0]!r} (row "
+                f"{outside.index[0]}), outside the range of the model's integer type {trained}"
             )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from tunedag.errors import InterruptedStudy, PluginError, SpecError, TunedagError
 from tunedag.events import Events
@@ -40,7 +41,7 @@ from tunedag.scheduler import Scheduler
 from tunedag.space import Params, SearchSpace
 from tunedag.spec.models import Spec
 from tunedag.storage import Storage, Takeover, TrialState
-from tunedag.text import error_text
+from tunedag.text import clip, error_text
 
 #: A trial whose worker dies this many times is recorded as failed, not re-queued again.
 LOST_ATTEMPTS = 3
@@ -292,12 +293,14 @@ class Search:
             raise self._plugin_error(
                 self.sampler_ref,
                 "ask",
-                f"returned {proposals!r}, not a list of at most {n} configurations",
+                f"returned {clip(repr(proposals))}, not a list of at most {n} configurations",
             )
         for params in proposals:
             if not isinstance(params, dict) or not self.space.contains(params):
                 raise self._plugin_error(
-                    self.sampler_ref, "ask", f"proposed {params!r}, which is not in the space"
+                    self.sampler_ref,
+                    "ask",
+                    f"proposed {clip(repr(params))}, which is not in the space",
                 )
         return proposals
 
@@ -315,11 +318,14 @@ class Search:
         trial.intermediate[step] = value
         self.events.emit("trial_reported", number=number, step=step, value=value)
         history = self.ledger.trials
-        # bool() inside the call: a decision that has no truth value is the pruner's error
-        decision: bool = self._plugin_call(
-            self.pruner_ref, "prune", lambda: bool(self.pruner.prune(trial, step, history))
+        decision = self._plugin_call(
+            self.pruner_ref, "prune", lambda: self.pruner.prune(trial, step, history)
         )
-        return decision
+        if not isinstance(decision, bool | np.bool_):  # "no" would prune every trial
+            raise self._plugin_error(
+                self.pruner_ref, "prune", f"returned {clip(repr(decision))}, not True or False"
+            )
+        return bool(decision)
 
     def _store(self, outcome: TrialOutcome) -> None:
         number = outcome.number

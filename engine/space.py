@@ -146,6 +146,8 @@ class SearchSpace:
         if dim.values is not None:
             return value in dim.values
         assert dim.low is not None and dim.high is not None
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+            return False  # a bool or a text for a number is no value of the dimension
         if isinstance(dim, IntDimension) and not isinstance(value, int | np.integer):
             return False
         inside = dim.low - 1e-9 <= value <= dim.high + 1e-9

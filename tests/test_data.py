@@ -191,6 +191,12 @@ def test_missing_file(tmp_path: Path) -> None:
     spec = DataSpec(source="csv:folder.csv", target="y")
     with pytest.raises(SpecNotFoundError, match="is not a file"):
         load_dataset(spec, tmp_path)
+    (tmp_path / "loop1.csv").symlink_to("loop2.csv")
+    (tmp_path / "loop2.csv").symlink_to("loop1.csv")
+    spec = DataSpec(source="csv:loop1.csv", target="y")
+    with pytest.raises(SpecNotFoundError, match=r"loop1\.csv does not exist"):
+        load_dataset(spec, tmp_path)
+    assert check_source(spec, tmp_path) is not None
 
 
 def test_missing_target_column(tmp_path: Path) -> None:

@@ -213,6 +213,16 @@ def test_read_only_commands_with_bad_storage_exit_74_with_the_envelope(
     assert error_of(result.stdout, 74)["kind"] == "StorageDamagedError"
 
 
+def test_a_report_file_name_taken_by_a_folder_exits_74(tmp_path: Path) -> None:
+    spec = base_spec(tmp_path, budget={"trials": 1})
+    path = write_spec(tmp_path, spec)
+    assert cli(["run", path], tmp_path).exit_code == 0
+    (tmp_path / "out" / "report.html").mkdir(parents=True)
+    result = cli(["report", path, "--out", tmp_path / "out", "--json"], tmp_path)
+    assert result.exit_code == 74, result.output
+    assert "report.html" in error_of(result.stdout, 74)["message"]
+
+
 def test_status_check_of_a_folder_named_as_storage_exits_74(tmp_path: Path) -> None:
     (tmp_path / "folder.sqlite").mkdir()
     path = write_spec(tmp_path, base_spec(tmp_path, storage="sqlite:///folder.sqlite"))

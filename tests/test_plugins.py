@@ -105,6 +105,37 @@ def test_registering_a_non_sampler_is_refused() -> None:
         make_plugins([Wrong()], autoload=False)
 
 
+class WrongSampler(Sampler):
+    """Proposes ``proposal`` as its one configuration."""
+
+    name = "wrong"
+    proposal: Any = None
+
+    def ask(self, history: Sequence[TrialRecord], n: int) -> list[Params]:
+        return [WrongSampler.proposal]
+
+
+class WrongPlugin:
+    @hookimpl
+    def register_samplers(self, register: Any) -> None:
+        register(WrongSampler)
+
+
+@pytest.mark.parametrize(
+    "proposal",
+    [{"model__C": "abc"}, {"model__C": True}, {"model__C": float("nan")}, [1.0], {"C": 1.0}],
+)
+def test_a_proposal_that_is_no_configuration_of_the_space_is_the_sampler_s_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proposal: Any
+) -> None:
+    monkeypatch.setattr(WrongSampler, "proposal", proposal)
+    plugins = make_plugins([WrongPlugin()], autoload=False)
+    spec = tunedag.load_spec(write_spec(tmp_path, sampler="wrong"), plugins)
+    with pytest.raises(PluginError, match="which is not in the space") as caught:
+        tunedag.run(spec, plugins=plugins)
+    assert "sampler 'wrong'" in str(caught.value)
+
+
 def test_wrong_plugin_options_point_at_the_option(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, sampler="grid", options="{shufle: true}")
     with pytest.raises(SpecError) as caught:
@@ -135,12 +166,13 @@ def test_a_sampler_that_raises_stops_the_study_and_it_resumes_once_fixed(
 
 
 class AmbiguousPruner(Pruner):
-    """Answers with an array, which has no single truth value."""
+    """Answers with ``answer``: no bool (an array has no single truth value; "no" is true)."""
 
     name = "ambiguous"
+    answer: Any = None
 
     def prune(self, trial: TrialRecord, step: int, history: Sequence[TrialRecord]) -> bool:
-        return np.array([True, False])  # type: ignore[return-value]
+        return AmbiguousPruner.answer  # type: ignore[no-any-return]
 
 
 class AmbiguousPlugin:
@@ -149,7 +181,11 @@ class AmbiguousPlugin:
         register(AmbiguousPruner)
 
 
-def test_a_pruner_decision_without_a_truth_value_is_the_pruner_s_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", [np.array([True, False]), "no", 1])
+def test_a_pruner_decision_that_is_not_a_bool_is_the_pruner_s_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: Any
+) -> None:
+    monkeypatch.setattr(AmbiguousPruner, "answer", answer)
     plugins = make_plugins([AmbiguousPlugin()], autoload=False)
     path = write_spec(tmp_path)
     path.write_text(path.read_text() + "pruner: {name: ambiguous}\n")
@@ -157,7 +193,7 @@ def test_a_pruner_decision_without_a_truth_value_is_the_pruner_s_error(tmp_path:
     with pytest.raises(PluginError) as caught:
         tunedag.run(spec, plugins=plugins)
     assert "pruner 'ambiguous'" in str(caught.value) and "in prune()" in str(caught.value)
-    assert "truth value" in str(caught.value)
+    assert f"returned {answer!r}, not True or False" in str(caught.value)
 
 
 def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:

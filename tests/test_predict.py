@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,3 +119,54 @@ def test_proba_needs_a_classifier_with_probabilities(tmp_path: Path) -> None:
     rows().to_csv(tmp_path / "rows.csv", index=False)
     code, _, stderr = predict(tmp_path, "--data", "csv:rows.csv", "--out", "p.csv", "--proba")
     assert code == 2 and "SVC" in stderr and "probability: true" in stderr
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_rows_the_model_cannot_take_are_the_data_s_problem(study: Path, value: float) -> None:
+    frame = rows()
+    frame.loc[2, "sepal width (cm)"] = value
+    frame.to_csv(study / "holes.csv", index=False)
+    code, _, stderr = predict(study, "--data", "csv:holes.csv", "--out", "p.csv")
+    assert code == 65, stderr
+    assert "csv:holes.csv: the model cannot predict these rows: ValueError" in stderr
+
+
+def test_an_integer_beyond_the_trained_type_is_refused_not_wrapped() -> None:
+    from tunedag.errors import DataError
+    from tunedag.predict import _check_type
+
+    with pytest.raises(DataError, match="outside the range of the model's integer type int64"):
+        _check_type(pd.Series([3.0, 1e30], name="tenure"), "int64", "csv:rows.csv")
+    with pytest.raises(DataError, match="outside the range"):
+        _check_type(pd.Series([2**64 - 1], dtype="uint64", name="tenure"), "int64", "rows")
+
+
+def test_an_out_folder_that_cannot_be_made_and_a_symlink_loop(study: Path) -> None:
+    rows().to_csv(study / "rows.csv", index=False)
+    (study / "a-file").write_text("", encoding="utf-8")
+    code, _, stderr = predict(study, "--data", "csv:rows.csv", "--out", "a-file/p.csv")
+    assert code == 2 and "cannot create its folder" in stderr
+    (study / "loop1.csv").symlink_to("loop2.csv")
+    (study / "loop2.csv").symlink_to("loop1.csv")
+    code, _, stderr = predict(study, "--data", "csv:loop1.csv", "--out", "p.csv")
+    assert code == 66 and "loop1.csv does not exist" in stderr
+
+
+@pytest.mark.parametrize(
+    "edit", [lambda card: card.pop("data"), lambda card: card.update(fingerprint=[1])]
+)
+def test_a_card_edited_out_of_shape_is_refused(study: Path, edit: Any) -> None:
+    from tunedag.model import card_path, model_path
+
+    spec = tunedag.load_spec(study / "spec.json")
+    card = card_path(model_path(spec))
+    original = card.read_text(encoding="utf-8")
+    try:
+        edited = json.loads(original)
+        edit(edited)
+        card.write_text(json.dumps(edited), encoding="utf-8")
+        rows().to_csv(study / "rows.csv", index=False)
+        code, _, stderr = predict(study, "--data", "csv:rows.csv", "--out", "p.csv")
+        assert code == 65 and "is not a whole tunedag model card" in stderr
+    finally:
+        card.write_text(original, encoding="utf-8")
