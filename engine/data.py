@@ -227,11 +227,16 @@ def _read_frame(kind: str, path: Path) -> pd.DataFrame:
         if _pyarrow_missing():
             raise DataError(f"{path}: {_NO_PYARROW}")
         try:
+            import pyarrow.parquet as pq
+
+            _check_unique(path, [str(name) for name in pq.read_schema(path).names])
             frame = pd.read_parquet(path, engine="pyarrow")
         except (ValueError, OSError, TypeError) as error:
             raise DataError(f"{path}: cannot be read as parquet: {error}") from error
     else:
         try:
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _check_unique(path, list(header.iloc[0]) if len(header) else [])
             frame = pd.read_csv(path)
         except pd.errors.EmptyDataError as error:
             raise DataError(f"{path}: the file is empty (no header, no rows)") from error
@@ -241,6 +246,27 @@ def _read_frame(kind: str, path: Path) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{path}: the file has no rows (columns: {_listing(_names(frame))})")
     return frame
+
+
+def _check_unique(path: Path, names: list[str]) -> None:
+    """Refuse repeated column names: a reader would rename one (``a.1``) or fail on both."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: column names appear more than once: {_listing(repeated)}; give each "
+            "column its own name"
+        )
+
+
+def _separator_hint(names: list[str]) -> str:
+    """A hint when one column's name holds what looks like the file's real separator."""
+    for separator, word in ((";", "semicolons"), ("\t", "tabs")):
+        if len(names) == 1 and separator in names[0]:
+            return (
+                f" (one column: the file seems to separate its values with {word}; "
+                "tunedag reads comma-separated files)"
+            )
+    return ""
 
 
 def _names(frame: pd.DataFrame) -> list[str]:
@@ -285,15 +311,15 @@ def _frame_dataset(
         raise DataError(f"{where}: a csv or parquet source needs `target: COLUMN`")
     if target not in names:
         raise DataError(
-            f"{where}: no target column {target!r}{_did_you_mean(target, names)} "
-            f"columns: {_listing(names)}"
+            f"{where}: no target column {target!r}{_did_you_mean(target, names)}; "
+            f"columns: {_listing(names)}{_separator_hint(names)}"
         )
     for role, wanted in (("drop", spec.drop), ("split", keep_columns)):
         for name in wanted:
             if name not in names:
                 raise DataError(
                     f"{where}: no column {name!r} (named in {role} columns)"
-                    f"{_did_you_mean(name, names)} columns: {_listing(names)}"
+                    f"{_did_you_mean(name, names)}; columns: {_listing(names)}"
                 )
     y_series = frame[target]
     missing = int(y_series.isna().sum())
@@ -303,8 +329,14 @@ def _frame_dataset(
             f"{where}: target column {target!r} has missing values in {missing} of "
             f"{len(frame)} rows (first at row indexes {rows}); drop or fill those rows"
         )
-    task = _infer_task(y_series, where)
-    distinct = y_series.nunique()
+    try:
+        task = _infer_task(y_series, where)
+        distinct = y_series.nunique()
+    except TypeError as error:  # unhashable cells: lists, arrays, mappings
+        raise DataError(
+            f"{where}: target column {target!r} holds {type(y_series.iloc[0]).__name__} "
+            "values, not labels or numbers"
+        ) from error
     if check_classes and distinct < 2:
         first = y_series.iloc[0]
         only = first.item() if isinstance(first, np.generic) else first

@@ -357,3 +357,38 @@ def test_fingerprint_stable_across_processes(tmp_path: Path) -> None:
     ).stdout.strip()
     spec = DataSpec(source="csv:data.csv", target="label", drop=["id"])
     assert other == load_dataset(spec, tmp_path, keep_columns=["day"]).fingerprint
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_repeated_column_names_are_refused_not_renamed(tmp_path: Path, kind: str) -> None:
+    data = frame().rename(columns={"b": "a"})
+    if kind == "csv":
+        data.to_csv(tmp_path / "data.csv", index=False)
+    else:
+        pytest.importorskip("pyarrow")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_arrays(
+            [pa.array(data.iloc[:, i]) for i in range(data.shape[1])], names=list(data.columns)
+        )
+        pq.write_table(table, tmp_path / "data.parquet")
+    spec = DataSpec(source=f"{kind}:data.{kind}", target="label")
+    with pytest.raises(DataError, match="column names appear more than once: a; give each"):
+        load_dataset(spec, tmp_path)
+
+
+def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path: Path) -> None:
+    frame().to_csv(tmp_path / "data.csv", index=False, sep=";")
+    spec = DataSpec(source="csv:data.csv", target="label")
+    with pytest.raises(DataError, match="seems to separate its values with semicolons"):
+        load_dataset(spec, tmp_path)
+
+
+def test_a_target_of_lists_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    data = frame().assign(label=[[v] for v in frame()["label"]])
+    data.to_parquet(tmp_path / "data.parquet")
+    spec = DataSpec(source="parquet:data.parquet", target="label")
+    with pytest.raises(DataError, match="target column 'label' holds ndarray values"):
+        load_dataset(spec, tmp_path)

@@ -257,7 +257,18 @@ def test_an_events_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -
     path = write_spec(tmp_path, base_spec(tmp_path))
     result = cli(["run", path, "--events-file", tmp_path / "a-file" / "events.jsonl"], tmp_path)
     assert result.exit_code == 2, result.output
-    assert "Invalid value for '--events-file': cannot open" in result.stderr
+    assert "Invalid value for '--events-file': cannot create" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs sysfs")
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_an_output_path_the_system_refuses_exits_74(tmp_path: Path, command: str) -> None:
+    """sysfs refuses new folders to anyone, root included: no permission, not a bad path."""
+    path = write_spec(tmp_path, base_spec(tmp_path, budget={"trials": 1}))
+    option = "--events-file" if command == "run" else "--out"
+    result = cli([command, path, option, "/sys/kernel/tunedag-test/out", "--json"], tmp_path)
+    assert result.exit_code == 74, result.output
+    assert error_of(result.stdout, 74)["kind"] == "OutputError"
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")

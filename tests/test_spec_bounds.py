@@ -55,6 +55,14 @@ CASES = {
         (None, "execution: {workers: 1000000}"),
         "execution.workers: Input should be less",
     ),
+    "values-repeated": (
+        (BOUNDS, "values: [0.1, 1.0, 0.1]"),
+        "space.model__C.values[2]: `values` must be distinct, but 0.1 repeats",
+    ),
+    "when-no-value": (
+        ("when: {model__kernel: poly}", "when: {model__kernel: []}"),
+        "`when` lists no value of 'model__kernel' ([]): this would never be active",
+    ),
     "sampler-option-inf": (
         ("name: random}", "name: skopt-gp, options: {xi: .inf}}"),
         "sampler.options.xi: Input should be a finite number",

@@ -184,6 +184,9 @@ class _Dimension(Strict):
     @model_validator(mode="after")
     def _when_names_labels(self) -> _Dimension:
         for parent, allowed in (self.when or {}).items():
+            if allowed == []:
+                message = f"`when` lists no value of {parent!r} ([]): this would never be active"
+                raise invalid(message, "when", parent)
             for label in allowed if isinstance(allowed, list) else [allowed]:
                 if not isinstance(label, Label):
                     message = (
@@ -210,6 +213,11 @@ class _NumericDimension(_Dimension):
                 raise invalid(message, "values")
             if not values:
                 raise invalid("`values` needs at least one value", "values")
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    raise invalid(
+                        f"`values` must be distinct, but {value!r} repeats", "values", index
+                    )
             return self
         if low is None or high is None:
             raise invalid("give `low` and `high`, or a list of `values`")
