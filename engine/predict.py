@@ -101,11 +101,17 @@ def _refused_rows(source: str) -> Iterator[None]:
 def read_rows(source: str) -> pd.DataFrame:
     """``csv:PATH`` or ``parquet:PATH`` (or a path ending in .csv or .parquet), from the cwd."""
     kind, sep, rest = source.partition(":")
+    if sep and kind.isalpha() and len(kind) > 1 and kind not in ("csv", "parquet"):
+        raise UsageError(
+            f"--data {source!r}: {kind}: is no format tunedag reads; give csv:PATH or parquet:PATH"
+        )
     if not sep or kind not in ("csv", "parquet"):
         kind, rest = Path(source).suffix.lstrip("."), source
         if kind not in ("csv", "parquet"):
             raise UsageError(f"--data {source!r}: give csv:PATH or parquet:PATH")
     path = Path(rest).expanduser().absolute()
+    if path.is_dir():
+        raise SpecNotFoundError(f"data file {path} is a folder, not a file (--data {source})")
     if not path.is_file():
         raise SpecNotFoundError(f"data file {path} does not exist (--data {source})")
     return _read_frame(kind, path)

@@ -343,6 +343,10 @@ def parse_url(url: str, base_dir: Path | None = None) -> Path | None:
     if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):
         raise StorageURLError(f"unsupported storage URL {url!r}; accepted forms: {_ACCEPTED}")
     rest = url[len(_URL_PREFIX) :]
+    if "?" in rest:  # a file named "x.sqlite?mode=ro" is never what was meant
+        raise StorageURLError(
+            f"storage URL {url!r}: tunedag takes no ?options on a sqlite URL; name the file alone"
+        )
     if rest == ":memory:":
         return None
     path = Path(rest)

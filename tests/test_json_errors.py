@@ -244,11 +244,16 @@ def test_a_storage_url_of_no_known_form_is_a_usage_error(
     tmp_path: Path, command: str, run_cli: Callable[..., Result]
 ) -> None:
     path = write_spec(tmp_path, base_spec(tmp_path))
-    for url in ("mysql://db/study", "sqlite:///", ""):
+    for url, said in (
+        ("mysql://db/study", "unsupported storage URL"),
+        ("sqlite:///", "unsupported storage URL"),
+        ("", "unsupported storage URL"),
+        ("sqlite:///s.sqlite?mode=ro", "takes no ?options"),
+    ):
         result = run_cli(command, path, "--storage", url, "--json")
         assert result.exit_code == 2, result.output
         error = error_of(result.stdout, 2)
-        assert error["kind"] == "UsageError" and "unsupported storage URL" in error["message"]
+        assert error["kind"] == "UsageError" and said in error["message"]
     assert not (tmp_path / "studies.sqlite").exists()
 
 

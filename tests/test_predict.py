@@ -90,12 +90,15 @@ def test_text_where_numbers_were_is_explained(study: Path) -> None:
         (["--data", "csv:nowhere.csv", "--out", "p.csv"], 66, "does not exist"),
         (["--data", "csv:rows.csv", "--out", "p.txt"], 2, ".csv or .parquet"),
         (["--data", "rows.json", "--out", "p.csv"], 2, "csv:PATH or parquet:PATH"),
+        (["--data", "json:rows.csv", "--out", "p.csv"], 2, "json: is no format tunedag reads"),
+        (["--data", "csv:a-folder", "--out", "p.csv"], 66, "is a folder, not a file"),
     ],
 )
 def test_bad_arguments_exit_with_their_codes(
     study: Path, args: list[str], code: int, message: str
 ) -> None:
     rows().to_csv(study / "rows.csv", index=False)
+    (study / "a-folder").mkdir(exist_ok=True)
     exit_code, _, stderr = predict(study, *args)
     assert exit_code == code and message in stderr
 
