@@ -9,7 +9,6 @@ SIGTERM arriving while a command imports or parses its spec exits 130 or 143 wit
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import sys
@@ -22,7 +21,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 import click
 
 from tunedag.envelope import STOPPED_CODES, error_event, stopped_event
-from tunedag.errors import OutputError, StorageError, TunedagError, os_exit_code
+from tunedag.errors import (
+    OutputError,
+    StorageError,
+    TunedagError,
+    os_exit_code,
+    output_path_error,
+)
 from tunedag.plugin_loading import debugging
 from tunedag.stdout import MachineOutput
 from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
@@ -474,7 +479,7 @@ def report(spec: Path, out: Path, storage: str | None, as_json: bool) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _output_path_error(out, error, "--out") from error
+        raise output_path_error(out, error, "--out") from error
     files = write_report(loaded, out, storage=storage)
     if files.result is None:
         click.echo(
@@ -740,20 +745,6 @@ def _looks_summary(result: StudyResult) -> None:
         click.echo("  (recorded in this study's storage, before the look ledger)", err=True)
 
 
-#: why an output path cannot be created that is the machine's condition, not the argument's
-_MACHINE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO}
-
-
-def _output_path_error(path: Path, error: OSError, option: str) -> click.BadParameter | OutputError:
-    """An output path that cannot be created: no permission, a read-only or full disk exit
-    74 or 75 (``OutputError``); a path that cannot be one (under a file) is a usage error."""
-    if error.errno in _MACHINE_ERRNOS:
-        return OutputError(repr(str(path)), error)
-    return click.BadParameter(
-        f"cannot create {str(path)!r}: {error.strerror or error}", param_hint=f"'{option}'"
-    )
-
-
 class _maybe_open:
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -765,7 +756,7 @@ class _maybe_open:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.stream = self.path.open("a", encoding="utf-8")
             except OSError as error:
-                raise _output_path_error(self.path, error, "--events-file") from error
+                raise output_path_error(self.path, error, "--events-file") from error
         return self.stream
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:

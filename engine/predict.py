@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tunedag.data import _read_frame
-from tunedag.errors import DataError, SpecNotFoundError, UsageError
+from tunedag.errors import DataError, SpecNotFoundError, UsageError, output_path_error
 from tunedag.model import load_model, model_path, read_card
 from tunedag.spec.models import Spec
 from tunedag.text import error_text
@@ -69,9 +69,7 @@ def predict(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(
-            f"--out {out}: cannot create its folder: {error.strerror or error}"
-        ) from error
+        raise output_path_error(out, error, "--out") from error
     if out.suffix == ".parquet":
         table.to_parquet(out, index=False)
     else:

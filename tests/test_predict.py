@@ -148,7 +148,7 @@ def test_an_out_folder_that_cannot_be_made_and_a_symlink_loop(study: Path) -> No
     rows().to_csv(study / "rows.csv", index=False)
     (study / "a-file").write_text("", encoding="utf-8")
     code, _, stderr = predict(study, "--data", "csv:rows.csv", "--out", "a-file/p.csv")
-    assert code == 2 and "cannot create its folder" in stderr
+    assert code == 2 and "--out 'a-file/p.csv': cannot create it" in stderr
     (study / "loop1.csv").symlink_to("loop2.csv")
     (study / "loop2.csv").symlink_to("loop1.csv")
     code, _, stderr = predict(study, "--data", "csv:loop1.csv", "--out", "p.csv")
