@@ -52,7 +52,7 @@ from tunedag.search import (
     announce_requeued,
     report_takeover,
 )
-from tunedag.spec.models import Spec
+from tunedag.spec.models import MAX_WORKERS, Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
 from tunedag.storage import (
@@ -96,6 +96,8 @@ def run(
             "--fresh starts a new study, which other drivers cannot be running: "
             "drop --join or --fresh"
         )
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers {workers}: give 1 to {MAX_WORKERS}, as execution.workers")
     plugins = plugins or make_plugins()
     events = events or Events()
     events.study = spec.name

@@ -68,6 +68,7 @@ def test_schema_lists_the_built_in_plugins() -> None:
     [
         ("run", "{spec}", "--workers", "0"),
         ("run", "{spec}", "--workers", "two"),
+        ("run", "{spec}", "--workers", "10000"),
         ("run", "{spec}", "--max-new-trials", "-1"),
         ("run", "{spec}", "--no-such-option"),
         ("plan", "{spec}", "--format", "svg"),
