@@ -236,7 +236,8 @@ def _read_frame(kind: str, path: Path) -> pd.DataFrame:
     else:
         try:
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-            _check_unique(path, list(header.iloc[0]) if len(header) else [])
+            # empty header cells are left to pandas, which names them "Unnamed: N"
+            _check_unique(path, [name for name in header.iloc[0] if name] if len(header) else [])
             frame = pd.read_csv(path)
         except pd.errors.EmptyDataError as error:
             raise DataError(f"{path}: the file is empty (no header, no rows)") from error
@@ -260,8 +261,10 @@ def _check_unique(path: Path, names: list[str]) -> None:
 
 def _separator_hint(names: list[str]) -> str:
     """A hint when one column's name holds what looks like the file's real separator."""
+    if len(names) != 1:
+        return ""
     for separator, word in ((";", "semicolons"), ("\t", "tabs")):
-        if len(names) == 1 and separator in names[0]:
+        if separator in names[0]:
             return (
                 f" (one column: the file seems to separate its values with {word}; "
                 "tunedag reads comma-separated files)"

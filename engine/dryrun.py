@@ -303,7 +303,7 @@ class _DryRun:
             except (Exception, SystemExit) as error:  # sys.exit in a fit is its failure
                 kind = type(estimator).__name__
                 what = f"fitting step {name!r} ({kind}) on {len(yt)} development rows failed"
-                return [(self._step_loc(name, config), f"{what}: {type(error).__name__}: {error}")]
+                return [(self._step_loc(name, config), f"{what}: {error_text(error)}")]
         self.fitted += 1
         Xv, yv = take(X, self.valid), y[self.valid]
         objective = self.spec.objective
@@ -317,7 +317,7 @@ class _DryRun:
                 found.append(
                     (
                         loc,
-                        f"scoring {metric!r} failed: {error}"
+                        f"scoring {metric!r} failed: {error_text(error)}"
                         + _metric_hint(metric, y, self.prepared.dev.task),
                     )
                 )

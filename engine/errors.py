@@ -208,15 +208,11 @@ class OutputError(TunedagError):
         super().__init__(f"cannot write {where}: {error.strerror or error}")
 
 
-#: why an output path cannot be created that is the machine's condition, not the argument's
-_MACHINE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO}
-
-
 def output_path_error(path: Path, error: OSError, option: str) -> OutputError | UsageError:
     """A path given for output whose folder cannot be created: no permission, a read-only or
     full disk exit 74 or 75 (``OutputError``); a path that cannot be one (under a file) is a
     usage error."""
-    if error.errno in _MACHINE_ERRNOS:
+    if os_exit_code(error) is not None and error.errno not in (errno.EISDIR, errno.ENOTDIR):
         return OutputError(repr(str(path)), error)
     return UsageError(f"{option} {str(path)!r}: cannot create it: {error.strerror or error}")
 
