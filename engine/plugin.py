@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from tunedag.strict_numbers import NoBooleanNumbers
 
 
-class PluginOptions(BaseModel):
+class PluginOptions(NoBooleanNumbers):
     """Options a plugin accepts under ``options:``; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

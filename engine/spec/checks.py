@@ -323,7 +323,8 @@ def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Itera
             provided.cls.Options.model_validate(options)
         except ValidationError as error:
             for item in error.errors(include_url=False):
-                loc: Loc = (*section, "options", *item["loc"])
+                at = tuple((item.get("ctx") or {}).get("spec_loc", ()))
+                loc: Loc = (*section, "options", *item["loc"], *at)
                 message = item["msg"].removeprefix("Value error, ")
                 if item["type"] == "extra_forbidden":
                     allowed = ", ".join(provided.cls.Options.model_fields) or "none"

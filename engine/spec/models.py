@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ByteSize,
     ConfigDict,
@@ -17,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from tunedag.strict_numbers import NoBooleanNumbers
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -72,8 +73,8 @@ def invalid(message: str, *at: str | int) -> PydanticCustomError:
     return PydanticCustomError("spec_invalid", message, {"spec_loc": at})
 
 
-class Strict(BaseModel):
-    """Every section refuses keys it does not know."""
+class Strict(NoBooleanNumbers):
+    """Every section refuses keys it does not know, and `true` where a number goes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 

@@ -67,8 +67,8 @@ def _message(item: Any, loc: Loc, data: Any, root: type[BaseModel]) -> str:
         return "missing required key 'type' (float, int or categorical)"
     if kind == "string_pattern_mismatch" and loc == ("name",):
         return (
-            f"{item['input']!r} is not a safe study name: use letters, digits, '.', '_' and '-' "
-            "(it names the storage file)"
+            f"{item['input']!r} is not a safe study name: use up to 128 letters, digits, '.', "
+            "'_' and '-', starting with a letter or digit (it names the storage file)"
         )
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
