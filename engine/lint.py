@@ -51,11 +51,8 @@ def lint(path: Path) -> LintResult:
     result = LintResult(str(path))
     try:
         spec = load_spec(path)
-    except SpecError as error:
+    except SpecError as error:  # a spec file that cannot be read at all stops lint itself
         result.problems = list(error.problems)
-        return result
-    except TunedagError as error:
-        result.problems = [Problem("", str(error), str(path), code=error.exit_code)]
         return result
     try:
         dev, test = split_rows(spec, base_dir_of(spec))

@@ -272,6 +272,16 @@ def test_lint_fails_a_spec_whose_test_set_another_spec_scored(tmp_path: Path) ->
     assert payload["problems"][0]["field"] == "split.test"
 
 
+def test_lint_of_a_spec_file_that_is_missing_is_an_error_of_lint_itself(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    result = cli(["lint", path, str(tmp_path / "missing.yaml"), "--json"], tmp_path)
+    assert result.exit_code == 66, result.stderr
+    first, version, error = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["ok"] is True and version["event"] == "version"
+    assert error["event"] == "error" and error["kind"] == "SpecNotFoundError"
+    assert error["exit_code"] == 66 and error["file"].endswith("missing.yaml")
+
+
 # -- test rows the trials never saw ----------------------------------------------------------
 
 
