@@ -12,6 +12,10 @@ as ``.npy`` / ``.npz`` files (never pickles) and found again by any worker or la
 Only NumPy arrays and SciPy sparse matrices go to disk; other outputs (a DataFrame from
 ``set_output(transform="pandas")``) stay in memory. A killed worker's memory cache is
 simply lost. Nothing here ever holds test rows: the test evaluation does not use the cache.
+
+The memory cache keeps copies and hands out copies: a step that writes into its input
+(``copy=False``, a custom transformer working in place) would otherwise change an entry
+under every later trial that meets its key.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ class FitCache:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
-            return entry[0]
+            return _copies(entry[0])
         found = self._read_disk(key)
         if found is not None:
             self._remember(key, found)
@@ -104,7 +108,7 @@ class FitCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self.bytes -= old[1]
-        self._entries[key] = (matrices, size)
+        self._entries[key] = (_copies(matrices), size)
         self.bytes += size
         while self.bytes > self.settings.memory_bytes:
             _, (_, evicted) = self._entries.popitem(last=False)
@@ -163,3 +167,9 @@ class FitCache:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+def _copies(matrices: Matrices) -> Matrices:
+    """Matrices no caller shares (arrays, sparse matrices and DataFrames all copy)."""
+    train, validation = matrices
+    return (train.copy(), validation.copy())

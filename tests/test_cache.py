@@ -64,6 +64,54 @@ def test_a_half_written_disk_entry_is_a_miss(tmp_path: Path) -> None:
     assert FitCache(settings).get("a" * 64) is None
 
 
+def test_the_memory_cache_holds_its_own_copies() -> None:
+    cache = FitCache(CacheSettings(memory_bytes=10_000))
+    train, validation = matrices(4)
+    cache.put("k", (train, validation))
+    train[:] = -1.0  # the step after the cached prefix writes into its input
+    found = cache.get("k")
+    assert found is not None and (found[0] == 1.0).all()
+    found[0][:] = -2.0  # and so may the trial that took the entry
+    again = cache.get("k")
+    assert again is not None and (again[0] == 1.0).all()
+
+
+def test_a_step_that_works_in_place_gets_the_scores_it_would_without_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUNEDAG_INLINE", "1")
+
+    def spec(name: str, cache: Any) -> dict[str, Any]:
+        return base_spec(
+            tmp_path,
+            name=name,
+            data={"source": "sklearn:breast_cancer"},
+            pipeline=[
+                {"name": "scale", "estimator": "sklearn.preprocessing.MinMaxScaler"},
+                {
+                    "name": "bin",
+                    "estimator": "sklearn.preprocessing.Binarizer",
+                    "params": {"copy": False},
+                },
+                {"name": "model", "estimator": "sklearn.linear_model.LogisticRegression"},
+            ],
+            space={"bin__threshold": {"type": "float", "values": [0.1, 0.4, 0.7]}},
+            objective={"metric": "roc_auc"},
+            sampler={"name": "grid"},
+            budget={"trials": 3, "max_failed": 0},
+            execution={"cache": cache},
+        )
+
+    on = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec("on", {"memory": "100MB"}))))
+    off = tunedag.run(
+        tunedag.load_spec(write_spec(tmp_path, spec("off", "off"), "off.json")),
+        allow_second_look=True,
+    )
+    assert sum(t.cache_hits for t in on.trials) > 0
+    assert fold_scores(on) == fold_scores(off)
+    assert len({t.value for t in on.trials}) == 3  # each threshold scored for itself
+
+
 def pca_spec(tmp_path: Path, name: str, cache: Any, workers: int, **extra: Any) -> dict[str, Any]:
     """Scale -> PCA -> SVC: PCA's n_components and SVC's C on a grid, so prefixes repeat."""
     return base_spec(
