@@ -19,7 +19,10 @@ or off.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,15 +64,57 @@ def fold_key(data_fingerprint: str, seed: int, fold: int, rows: Fold) -> str:
 
 
 def step_digests(pipeline: Any) -> list[str] | None:
-    """One digest per configured step (class and parameters); None if one cannot be hashed.
+    """One digest per configured step (class, parameters and code); None if one cannot be
+    hashed.
 
     joblib's hash pickles the unfitted estimator, so arrays and nested estimators among
-    its parameters are hashed by content, as scikit-learn's Pipeline ``memory`` does.
+    its parameters are hashed by content, as scikit-learn's Pipeline ``memory`` does. A
+    pickle names classes without their code, so the digest adds the code of every class and
+    function in the step (``code_digest``): the disk cache outlives the run, and an edited
+    transformer or an upgraded library must not meet the fits of the old one.
     """
     try:
-        return [str(joblib.hash((name, step))) for name, step in pipeline.steps]
+        return [
+            str(joblib.hash((name, step, sorted(map(code_digest, _code_owners(step))))))
+            for name, step in pipeline.steps
+        ]
     except Exception:  # a lambda among the parameters, say: run the trial uncached
         return None
+
+
+def _code_owners(step: Any) -> list[Any]:
+    """The step's class, and the classes and functions among its parameters at any depth
+    (nested estimators, a FunctionTransformer's ``func``)."""
+    owners: list[Any] = [type(step)]
+    params = step.get_params(deep=True) if hasattr(step, "get_params") else {}
+    for value in params.values():
+        if hasattr(value, "get_params"):
+            owners.append(type(value))
+        elif callable(value):
+            owners.append(value)
+    return owners
+
+
+def code_digest(owner: Any) -> str:
+    """The code behind a class or function: its module's source file and its top package's
+    version."""
+    module_name = str(getattr(owner, "__module__", None) or "")
+    name = str(getattr(owner, "__qualname__", None) or getattr(owner, "__name__", ""))
+    module = sys.modules.get(module_name)
+    top = sys.modules.get(module_name.split(".")[0])
+    version = str(getattr(top, "__version__", ""))
+    source = getattr(module, "__file__", None)
+    if not source or not os.path.isfile(source):
+        return _sha(module_name, name, version)
+    stat = os.stat(source)
+    return _sha(module_name, name, version, _file_digest(source, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """A source file's content digest, read once per (path, mtime, size)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def chain_keys(start: str, digests: Sequence[str], metric: str) -> tuple[str, ...]:

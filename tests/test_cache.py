@@ -219,3 +219,33 @@ def test_the_last_trials_folds_spread_over_both_workers(
     fits = [json.loads(line) for line in log.read_text().splitlines()]
     slow = [fit for fit in fits if fit["seconds"] == 0.5][:5]  # (then maybe the refit)
     assert len(slow) == 5 and len({fit["pid"] for fit in slow}) == 2
+
+
+def test_a_fit_key_changes_with_the_code_of_its_transformer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tunedag.nodes import step_digests
+
+    source = tmp_path / "edited_step.py"
+    source.write_text(
+        "from sklearn.base import BaseEstimator, TransformerMixin\n"
+        "class Pick(BaseEstimator, TransformerMixin):\n"
+        "    def fit(self, X, y=None): return self\n"
+        "    def transform(self, X): return X[:, [0]]\n"
+        "def double(X): return 2 * X\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("edited_step")
+    pipeline = Pipeline(
+        [("pick", module.Pick()), ("f", FunctionTransformer(module.double)), ("m", None)]
+    )
+    before = step_digests(pipeline)
+    # the code changes, not its names
+    source.write_text(source.read_text().replace("[:, [0]]", "[:, [17]]"))
+    after = step_digests(pipeline)
+    assert before is not None and after is not None
+    assert before[0] != after[0] and before[1] != after[1]  # the module holds both
+    assert before[2] == after[2]
