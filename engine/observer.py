@@ -11,12 +11,14 @@ spec does not name does not run. The engine calls, in this order:
 5. ``after_study(study, result)`` when the run ends with a result (finished or paused);
 6. ``close()`` last, however the run ended, interrupted or failed included.
 
-Observers watch and never steer: one that raises is logged with its name and the study
-goes on, so a tracking server outage never stops a study.
+Observers watch and never steer: each gets its own copy of the trial or the result it is
+shown, and one that raises is logged with its name and the study goes on, so a tracking
+server outage never stops a study.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -97,17 +99,20 @@ class Observers:
                 log.warning("observer %r is left out for the rest of this run", _name(observer))
                 self.active.remove(observer)
 
+    # Each observer gets its own copy of a trial or a result: what it changes there never
+    # reaches the study, the sampler, the stored record or the next observer.
+
     def before_trial(self, study: Any, trial: TrialRecord) -> None:
-        self._each("before_trial", lambda o: o.before_trial(study, trial))
+        self._each("before_trial", lambda o: o.before_trial(study, copy.deepcopy(trial)))
 
     def after_trial(self, study: Any, trial: TrialRecord) -> None:
-        self._each("after_trial", lambda o: o.after_trial(study, trial))
+        self._each("after_trial", lambda o: o.after_trial(study, copy.deepcopy(trial)))
 
     def on_trial_error(self, error: str, study: Any, trial: TrialRecord) -> None:
-        self._each("on_trial_error", lambda o: o.on_trial_error(error, study, trial))
+        self._each("on_trial_error", lambda o: o.on_trial_error(error, study, copy.deepcopy(trial)))
 
     def after_study(self, study: Any, result: Any) -> None:
-        self._each("after_study", lambda o: o.after_study(study, result))
+        self._each("after_study", lambda o: o.after_study(study, copy.deepcopy(result)))
 
     def close(self) -> None:
         self._each("close", lambda o: o.close())

@@ -188,6 +188,33 @@ def test_observers_made_by_the_caller_run_besides_the_spec_ones(
     assert Recorder.calls[-1] == "mine:close"
 
 
+def test_what_an_observer_changes_in_a_trial_or_result_never_reaches_the_study(
+    tmp_path: Path, plugins: Any
+) -> None:
+    class Meddler(Observer):
+        name = "meddler"
+
+        def before_trial(self, study: Any, trial: TrialRecord) -> None:
+            trial.params["model__C"] = 0.01  # a tracker "normalising" in place
+
+        def after_trial(self, study: Any, trial: TrialRecord) -> None:
+            trial.value = 99.0
+
+        def after_study(self, study: Any, result: Any) -> None:
+            result.counts["complete"] = 0
+
+    runs = []
+    for folder, observers in (("plain", []), ("meddled", [Meddler()])):
+        (tmp_path / folder).mkdir()
+        spec = tunedag.load_spec(write_spec(tmp_path / folder), plugins)
+        runs.append(tunedag.run(spec, plugins=plugins, observers=observers, allow_second_look=True))
+    plain, meddled = runs
+    assert meddled.counts["complete"] == 4
+    assert [(t.params, t.value) for t in meddled.trials] == [
+        (t.params, t.value) for t in plain.trials
+    ]
+
+
 def test_an_interrupted_run_still_closes_its_observers(tmp_path: Path, plugins: Any) -> None:
     class Interrupter(Observer):
         name = "interrupter"
