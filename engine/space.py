@@ -142,15 +142,18 @@ class SearchSpace:
     def _inside(self, name: str, value: Any) -> bool:
         dim = self.dimensions[name]
         if isinstance(dim, CategoricalDimension):
-            return value in dim.labels
-        if dim.values is not None:
-            return value in dim.values
-        assert dim.low is not None and dim.high is not None
+            return any(_same(value, label) for label in dim.labels)
         if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
             return False  # a bool or a text for a number is no value of the dimension
         if isinstance(dim, IntDimension) and not isinstance(value, int | np.integer):
             return False
-        inside = dim.low - 1e-9 <= value <= dim.high + 1e-9
+        if dim.values is not None:
+            return value in dim.values
+        assert dim.low is not None and dim.high is not None
+        if dim.log and not value > 0:
+            return False
+        slack = 1e-9 * (dim.high - dim.low)  # round-off of a sampler's arithmetic, no more
+        inside = dim.low - slack <= value <= dim.high + slack
         if dim.step is not None:
             steps = (value - dim.low) / dim.step
             return bool(inside and math.isclose(steps, round(steps), abs_tol=1e-6))
@@ -159,6 +162,12 @@ class SearchSpace:
     def fingerprint(self) -> str:
         payload = {name: dim.model_dump(mode="json") for name, dim in self.dimensions.items()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _same(value: Any, label: Any) -> bool:
+    """Equal, and both or neither a bool (``True == 1``, but a bool is no int choice)."""
+    is_bool = isinstance(value, bool | np.bool_)
+    return is_bool == isinstance(label, bool | np.bool_) and bool(value == label)
 
 
 def _round_step(value: float, step: float) -> float:

@@ -136,6 +136,33 @@ def test_a_proposal_that_is_no_configuration_of_the_space_is_the_sampler_s_error
     assert "sampler 'wrong'" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("dimension", "value", "inside"),
+    [
+        ({"type": "float", "low": 1e-12, "high": 1e-10, "log": True}, -5e-10, False),
+        ({"type": "float", "low": 1e-12, "high": 1e-10, "log": True}, 1e-12 * (1 - 1e-15), True),
+        ({"type": "float", "low": 0.0, "high": 1e-10}, -5e-10, False),
+        ({"type": "float", "low": 0.0, "high": 1.0}, 1.0 + 1e-12, True),  # round-off
+        ({"type": "int", "values": [1, 100]}, True, False),
+        ({"type": "int", "values": [1, 100]}, np.int64(100), True),
+        ({"type": "int", "values": [1, 100]}, 1.0, False),
+        ({"type": "categorical", "choices": [1, 2]}, True, False),
+        ({"type": "categorical", "choices": [True, "x"]}, 1, False),
+        ({"type": "categorical", "choices": [True, "x"]}, np.True_, True),
+    ],
+)
+def test_a_value_is_inside_its_dimension_by_type_and_by_a_tolerance_of_its_own_scale(
+    dimension: dict[str, Any], value: Any, inside: bool
+) -> None:
+    from pydantic import TypeAdapter
+
+    from tunedag.space import SearchSpace
+    from tunedag.spec.models import Dimension
+
+    space = SearchSpace({"p": TypeAdapter(Dimension).validate_python(dimension)})
+    assert space.contains({"p": value}) is inside
+
+
 def test_wrong_plugin_options_point_at_the_option(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, sampler="grid", options="{shufle: true}")
     with pytest.raises(SpecError) as caught:
