@@ -27,9 +27,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from tunedag.errors import InterruptedStudy, PluginError, SpecError, TunedagError
+from tunedag.errors import InterruptedStudy, PluginError, SpecError, TunedagError, os_exit_code
 from tunedag.events import Events
-from tunedag.executor import Executor, TrialOutcome
+from tunedag.executor import Executor, Task, TrialOutcome
 from tunedag.lease import Lease
 from tunedag.ledger import Ledger
 from tunedag.observer import Observers
@@ -150,11 +150,21 @@ class Search:
         self.scheduler = Scheduler(
             graph, workload, self._on_report, trial_timeout=self.spec.budget.trial_limit_s
         )
-        executor: Executor = self.executor_ref.cls(  # type: ignore[call-arg,assignment]
-            workers=workers,
-            trial_timeout=self.spec.budget.trial_limit_s,
-            address=self.spec.execution.address,
-            prunes=self.pruner.may_prune,
+        executor = GuardedExecutor(
+            self._plugin_call(
+                self.executor_ref,
+                "__init__",
+                lambda: self.executor_ref.cls(  # type: ignore[call-arg]
+                    workers=workers,
+                    trial_timeout=self.spec.budget.trial_limit_s,
+                    address=self.spec.execution.address,
+                    prunes=self.pruner.may_prune,
+                ),
+                passes=TunedagError,
+            ),
+            lambda method, call: self._plugin_call(
+                self.executor_ref, method, call, passes=TunedagError
+            ),
         )
         executor.start(workload, self._on_report)
         try:
@@ -198,14 +208,14 @@ class Search:
         soonest = min(ends)
         return None if soonest == float("inf") else max(0.0, soonest - time.monotonic())
 
-    def _stop_running(self, executor: Executor, reason: str) -> None:
+    def _stop_running(self, executor: GuardedExecutor, reason: str) -> None:
         """Stop every running trial's tasks and put the trials back in the queue."""
         for number in self.scheduler.drop():
             executor.cancel(number)
             self.storage.requeue(self.name, number, owner=self.owner)
             self._requeued(number, reason)
 
-    def _fill(self, executor: Executor, limits: Limits) -> None:
+    def _fill(self, executor: GuardedExecutor, limits: Limits) -> None:
         """Hand out tasks while the executor has room (the order is in the module doc)."""
         while executor.free_slots() > 0:
             task = self.scheduler.next_in_order()
@@ -217,7 +227,7 @@ class Search:
                 return
             executor.submit(task)
 
-    def _start_trials(self, executor: Executor, limits: Limits) -> bool:
+    def _start_trials(self, executor: GuardedExecutor, limits: Limits) -> bool:
         """Start a waiting trial, or a batch of new ones; False when none can start now."""
         if self.too_many_failures() or limits.out_of_time():
             return False
@@ -304,7 +314,7 @@ class Search:
                 )
         return proposals
 
-    def _submit(self, executor: Executor, trial: Any) -> None:
+    def _submit(self, executor: GuardedExecutor, trial: Any) -> None:
         self.ledger.put(trial)
         self.observers.before_trial(self.context, trial)
         self.events.emit(
@@ -428,11 +438,24 @@ class Search:
     def _options(self, provided: Provided, options: dict[str, Any]) -> Any:
         return provided.cls.Options.model_validate(options)
 
-    def _plugin_call(self, provided: Provided, method: str, call: Any) -> Any:
+    def _plugin_call(
+        self,
+        provided: Provided,
+        method: str,
+        call: Any,
+        passes: type[TunedagError] | tuple[type[TunedagError], ...] = (InterruptedStudy, SpecError),
+    ) -> Any:
+        """``call()``, any failure but ``passes`` (and a machine's condition, such as a full
+        disk) reported as the plugin's, named. An executor's own errors pass (unreachable:
+        75); a sampler's or pruner's are its failure."""
         try:
             return call()
-        except (InterruptedStudy, SpecError):
+        except passes:
             raise
+        except OSError as error:
+            if os_exit_code(error) is not None:
+                raise
+            raise self._plugin_error(provided, method, f"raised {error_text(error)}") from error
         except (Exception, SystemExit) as error:  # a plugin's sys.exit is its failure too
             raise self._plugin_error(provided, method, f"raised {error_text(error)}") from error
 
@@ -441,6 +464,35 @@ class Search:
             f"{provided.kind} {provided.name!r} from {provided.provider} {what} in {method}(); "
             "stored trials are kept and the study resumes once the plugin is fixed"
         )
+
+
+class GuardedExecutor:
+    """The run's executor, each call going through ``guard(method, call)``: a plugin
+    executor that raises is named in the error, as a sampler is."""
+
+    def __init__(self, executor: Executor, guard: Callable[[str, Callable[[], Any]], Any]):
+        self.executor = executor
+        self.guard = guard
+
+    def start(self, workload: Any, on_report: Any) -> None:
+        self.guard("start", lambda: self.executor.start(workload, on_report))
+
+    def free_slots(self) -> int:
+        slots: int = self.guard("free_slots", lambda: int(self.executor.free_slots()))
+        return slots
+
+    def submit(self, task: Task) -> None:
+        self.guard("submit", lambda: self.executor.submit(task))
+
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        outcomes: list[TrialOutcome] = self.guard("wait", lambda: list(self.executor.wait(timeout)))
+        return outcomes
+
+    def cancel(self, number: int) -> None:
+        self.guard("cancel", lambda: self.executor.cancel(number))
+
+    def close(self) -> None:
+        self.guard("close", self.executor.close)
 
 
 def announce_requeued(

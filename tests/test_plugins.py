@@ -17,6 +17,7 @@ from click.testing import CliRunner
 import tunedag
 from tunedag import PluginError, Pruner, Sampler, SpecError, TrialRecord, hookimpl, hookspecs
 from tunedag.cli import main
+from tunedag.plugins.local_executor import LocalExecutor
 from tunedag.registry import make_plugins
 from tunedag.space import Params
 
@@ -161,6 +162,41 @@ def test_a_value_is_inside_its_dimension_by_type_and_by_a_tolerance_of_its_own_s
 
     space = SearchSpace({"p": TypeAdapter(Dimension).validate_python(dimension)})
     assert space.contains({"p": value}) is inside
+
+
+class BrokenExecutor(LocalExecutor):
+    """The local executor, but its third submit raises."""
+
+    name = "broken-executor"
+
+    def submit(self, task: Any) -> None:
+        self.submitted = getattr(self, "submitted", 0) + 1
+        if self.submitted == 3:
+            raise RuntimeError("lost the connection to my queue")
+        super().submit(task)
+
+
+class BrokenExecutorPlugin:
+    @hookimpl
+    def register_executors(self, register: Any) -> None:
+        register(BrokenExecutor)
+
+
+def test_an_executor_that_raises_is_named_and_the_trials_it_ran_are_kept(
+    tmp_path: Path,
+) -> None:
+    plugins = make_plugins([BrokenExecutorPlugin()], autoload=False)
+    path = write_spec(tmp_path)
+    path.write_text(path.read_text() + "execution: {executor: broken-executor}\n")
+    spec = tunedag.load_spec(path, plugins)
+    with pytest.raises(PluginError) as caught:
+        tunedag.run(spec, plugins=plugins)
+    message = str(caught.value)
+    assert caught.value.exit_code == 70
+    assert "executor 'broken-executor'" in message and "in submit()" in message
+    assert "lost the connection to my queue" in message
+    status = tunedag.status(spec)
+    assert status is not None and status.counts["running"] == 0  # requeued, to resume
 
 
 def test_wrong_plugin_options_point_at_the_option(tmp_path: Path) -> None:
