@@ -32,12 +32,15 @@ class PluginFailure:
     version: str
     reason: str
     details: str = ""  # the traceback, shown with TUNEDAG_DEBUG=1
+    #: whether TUNEDAG_DISABLED_PLUGINS=NAME is a fix (not for a name another module holds)
+    blockable: bool = True
 
     def __str__(self) -> str:
+        block = f", or set TUNEDAG_DISABLED_PLUGINS={self.plugin}" if self.blockable else ""
         return (
             f"plugin {self.plugin!r} (entry point {self.plugin!r} in group {GROUP!r}, package "
             f"{self.distribution} {self.version}) {self.reason}; tunedag goes on without it. "
-            f"Fix or uninstall {self.distribution}, or set TUNEDAG_DISABLED_PLUGINS={self.plugin}"
+            f"Fix or uninstall {self.distribution}{block}"
         )
 
     def warn(self) -> None:
@@ -59,16 +62,24 @@ def load_entry_points(
     manager: pluggy.PluginManager,
 ) -> tuple[dict[str, tuple[str, str]], list[PluginFailure]]:
     """Register each entry point of the group on its own: (loaded name -> (package, version),
-    failures). An entry point already registered (a built-in) or blocked is skipped."""
+    failures). A blocked entry point is skipped, and so is one already registered (a
+    built-in's own); one whose name another module holds is a failure."""
     loaded: dict[str, tuple[str, str]] = {}
     failures: list[PluginFailure] = []
     for dist in list(importlib.metadata.distributions()):
         for entry in dist.entry_points:
-            if entry.group != GROUP or manager.has_plugin(entry.name):
-                continue
-            if manager.is_blocked(entry.name):
+            if entry.group != GROUP or manager.is_blocked(entry.name):
                 continue
             package = (dist.metadata["name"] or "(unknown)", dist.version or "")
+            holder = manager.get_plugin(entry.name)
+            if holder is not None:
+                if getattr(holder, "__name__", None) != entry.module:  # not the same module
+                    reason = (
+                        f"is not loaded: its entry-point name {entry.name!r} is taken by "
+                        f"{getattr(holder, '__name__', repr(holder))!r}; rename the entry point"
+                    )
+                    failures.append(PluginFailure(entry.name, *package, reason, blockable=False))
+                continue
             try:
                 manager.register(entry.load(), name=entry.name)
             except (Exception, SystemExit) as error:

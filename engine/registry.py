@@ -92,7 +92,7 @@ class Plugins:
                 impl.function(**{name: offered.append for name in impl.argnames})
                 for cls in offered:
                     self._check(kind, cls, impl.plugin_name)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # its sys.exit is its own failure too
                 reason = f"failed in hook 'register_{kind}s': {type(error).__name__}: {error}"
                 if impl.plugin_name not in self.installed:
                     if isinstance(error, PluginError | UnknownNameError):

@@ -154,3 +154,41 @@ def test_the_plugins_command_lists_the_failed_plugins_with_their_reason(installe
     samplers = {row["name"] for row in rows if row["kind"] == "sampler"}
     assert "grid" in samplers
     assert "random" not in samplers  # clashed: refused to whichever spec names it
+
+
+def test_an_entry_point_named_as_a_built_in_is_a_warning_not_silence(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
+) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    install(root, "shadowplug", "random", CLASHING.replace('"random"', '"shadowed"'))
+    monkeypatch.syspath_prepend(str(root))
+    result = cli("validate", spec_file(base_spec_yaml))  # the built-in random still serves
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "plugin 'random' (entry point 'random' in group 'tunedag', package shadowplug 1.0) is "
+        "not loaded: its entry-point name 'random' is taken by 'tunedag.plugins.random_sampler'"
+    ) in result.stderr
+    assert "TUNEDAG_DISABLED_PLUGINS" not in result.stderr  # that would block the built-in
+
+
+def test_a_plugin_calling_sys_exit_in_its_register_hook_fails_alone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    base_spec_yaml: str,
+    spec_file: Callable[..., Path],
+) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    exiting = (
+        "import sys\nfrom tunedag import hookimpl\n\n"
+        "@hookimpl\ndef register_samplers(register):\n    sys.exit(0)\n"
+    )
+    install(root, "exitplug", "exiting", exiting)
+    monkeypatch.syspath_prepend(str(root))
+    result = cli("validate", spec_file(base_spec_yaml))
+    assert result.exit_code == 0, result.stderr
+    assert "plugin 'exiting'" in result.stderr and "SystemExit: 0" in result.stderr
