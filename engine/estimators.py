@@ -13,7 +13,7 @@ import functools
 import hashlib
 import importlib
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, cast
 
 from sklearn.base import BaseEstimator
@@ -247,10 +247,11 @@ class SpecPipeline(Pipeline):  # type: ignore[misc]
 
     def set_params(self, **params: Any) -> SpecPipeline:
         super().set_params(**realize(params, self.choices or {}, self.allow_imports))
-        self.seed_random_states()  # an estimator a trial chose was built unseeded
+        # an estimator a trial chose was built unseeded; a random_state it sets stays as set
+        self.seed_random_states(kept=params)
         return self
 
-    def seed_random_states(self) -> dict[str, int]:
+    def seed_random_states(self, kept: Collection[str] = ()) -> dict[str, int]:
         """Give each estimator whose ``random_state`` the spec leaves unset a seed of its own.
 
         Why: with ``random_state=None`` an estimator (SGD, randomized PCA, forests) draws
@@ -258,14 +259,18 @@ class SpecPipeline(Pipeline):  # type: ignore[misc]
         The seed is derived from the study seed and the parameter's path
         (``model__random_state``, ``model__estimator__random_state`` for a nested estimator):
         the same in every trial and fold, different between steps. A ``random_state`` the
-        spec writes (``null`` included: ``unseeded``) or the space tunes is left as it is.
+        spec writes (``null`` included: ``unseeded``) or the space tunes (``kept``, the
+        parameters being set) is left as it is.
         """
         if self.seed is None:
             return {}
         derived = {
             key: derived_seed(self.seed, key)
             for key, value in Pipeline.get_params(self, deep=True).items()
-            if key.endswith("__random_state") and value is None and key not in self.unseeded
+            if key.endswith("__random_state")
+            and value is None
+            and key not in self.unseeded
+            and key not in kept
         }
         if derived:
             Pipeline.set_params(self, **derived)

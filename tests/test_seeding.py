@@ -52,6 +52,17 @@ def test_each_unset_random_state_gets_a_seed_from_the_study_seed_and_its_path() 
     assert 0 <= derived_seed(2**32 - 1, "x__random_state") < 2**32
 
 
+def test_a_random_state_a_trial_sets_stays_as_set_even_null() -> None:
+    steps = [StepSpec(name="model", estimator="sklearn.ensemble.RandomForestClassifier")]
+    pipeline = build_pipeline(steps, seed=11)
+    assert pipeline.get_params()["model__random_state"] == derived_seed(11, "model__random_state")
+    assert pipeline.set_params(model__random_state=None).get_params()["model__random_state"] is None
+    assert pipeline.set_params(model__random_state=1).get_params()["model__random_state"] == 1
+    # a trial that sets something else leaves the derived seed where the spec leaves it unset
+    fresh = build_pipeline(steps, seed=11).set_params(model__n_estimators=5)
+    assert fresh.get_params()["model__random_state"] == derived_seed(11, "model__random_state")
+
+
 def test_two_studies_with_the_same_seed_score_every_trial_the_same(tmp_path: Path) -> None:
     """The issue's case: SGDClassifier and randomized PCA scored trial 0 differently."""
     spec = base_spec(
