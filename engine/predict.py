@@ -137,7 +137,10 @@ def align(frame: pd.DataFrame, data: dict[str, Any], source: str) -> Any:
         _check_type(X[name], dtypes[name], source)
     if data.get("input") == "array":
         return X.to_numpy(dtype=np.dtype(dtypes[features[0]]))
-    return X.astype({name: dtypes[name] for name in features if _numeric(dtypes[name])})
+    # an all-empty text column reads as floats; it goes back to its trained type (NaN in it)
+    return X.astype(
+        {name: dtypes[name] for name in features if _numeric(dtypes[name]) or X[name].isna().all()}
+    )
 
 
 def _numeric(dtype: str) -> bool:
@@ -158,7 +161,7 @@ def _check_type(column: pd.Series[Any], trained: str, source: str) -> None:
             f"{source}: column {column.name!r} holds text{example} where the model was trained "
             f"on numbers ({trained}); fix or drop those values"
         )
-    if not _numeric(trained) and numeric_now:
+    if not _numeric(trained) and numeric_now and column.notna().any():
         raise DataError(
             f"{source}: column {column.name!r} reads as numbers ({found}) where the model was "
             f"trained on text or categories ({trained}); the values will not match the "

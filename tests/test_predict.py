@@ -144,6 +144,18 @@ def test_an_integer_beyond_the_trained_type_is_refused_not_wrapped() -> None:
         _check_type(pd.Series([2**64 - 1], dtype="uint64", name="tenure"), "int64", "rows")
 
 
+def test_a_text_column_empty_in_every_row_is_text_with_missing_values() -> None:
+    from tunedag.predict import align
+
+    frame = pd.DataFrame({"x": [1.0, 2.0], "city": [np.nan, np.nan]})  # as read_csv gives it
+    data = {"features": ["x", "city"], "dtypes": {"x": "float64", "city": "object"}}
+    X = align(frame, data, "csv:rows.csv")
+    assert X["city"].dtype == object and X["city"].isna().all()
+    frame["city"] = [1.5, np.nan]  # a number where text was is still refused
+    with pytest.raises(tunedag.errors.DataError, match="reads as numbers"):
+        align(frame, data, "csv:rows.csv")
+
+
 def test_an_out_folder_that_cannot_be_made_and_a_symlink_loop(study: Path) -> None:
     rows().to_csv(study / "rows.csv", index=False)
     (study / "a-file").write_text("", encoding="utf-8")
