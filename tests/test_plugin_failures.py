@@ -52,14 +52,20 @@ def install(root: Path, package: str, entry: str, source: str) -> None:
 
 
 @pytest.fixture
-def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder on sys.path to install distributions in."""
     root = tmp_path / "site"
     root.mkdir()
-    install(root, "brokenplug", "sobol", BROKEN)
-    install(root, "clashplug", "clash", CLASHING)
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setattr(plugin_loading, "_warned", set())
     return root
+
+
+@pytest.fixture
+def installed(site: Path) -> Path:
+    install(site, "brokenplug", "sobol", BROKEN)
+    install(site, "clashplug", "clash", CLASHING)
+    return site
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -157,15 +163,9 @@ def test_the_plugins_command_lists_the_failed_plugins_with_their_reason(installe
 
 
 def test_an_entry_point_named_as_a_built_in_is_a_warning_not_silence(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    base_spec_yaml: str,
-    spec_file: Callable[..., Path],
+    site: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
 ) -> None:
-    root = tmp_path / "site"
-    root.mkdir()
-    install(root, "shadowplug", "random", CLASHING.replace('"random"', '"shadowed"'))
-    monkeypatch.syspath_prepend(str(root))
+    install(site, "shadowplug", "random", CLASHING.replace('"random"', '"shadowed"'))
     result = cli("validate", spec_file(base_spec_yaml))  # the built-in random still serves
     assert result.exit_code == 0, result.stderr
     assert (
@@ -176,19 +176,13 @@ def test_an_entry_point_named_as_a_built_in_is_a_warning_not_silence(
 
 
 def test_a_plugin_calling_sys_exit_in_its_register_hook_fails_alone(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    base_spec_yaml: str,
-    spec_file: Callable[..., Path],
+    site: Path, base_spec_yaml: str, spec_file: Callable[..., Path]
 ) -> None:
-    root = tmp_path / "site"
-    root.mkdir()
     exiting = (
         "import sys\nfrom tunedag import hookimpl\n\n"
         "@hookimpl\ndef register_samplers(register):\n    sys.exit(0)\n"
     )
-    install(root, "exitplug", "exiting", exiting)
-    monkeypatch.syspath_prepend(str(root))
+    install(site, "exitplug", "exiting", exiting)
     result = cli("validate", spec_file(base_spec_yaml))
     assert result.exit_code == 0, result.stderr
     assert "plugin 'exiting'" in result.stderr and "SystemExit: 0" in result.stderr

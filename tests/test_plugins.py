@@ -49,6 +49,18 @@ def write_spec(
     return path
 
 
+def failed_run(tmp_path: Path, plugin: Any, section: str) -> tuple[PluginError, Any]:
+    """The PluginError a study ends with, run with ``plugin`` and ``section`` added to the
+    spec; and the loaded spec."""
+    plugins = make_plugins([plugin], autoload=False)
+    path = write_spec(tmp_path)
+    path.write_text(f"{path.read_text()}{section}\n")
+    spec = tunedag.load_spec(path, plugins)
+    with pytest.raises(PluginError) as caught:
+        tunedag.run(spec, plugins=plugins)
+    return caught.value, spec
+
+
 class FlakySampler(Sampler):
     """Raises on its fourth proposal until `broken` is switched off."""
 
@@ -185,14 +197,11 @@ class BrokenExecutorPlugin:
 def test_an_executor_that_raises_is_named_and_the_trials_it_ran_are_kept(
     tmp_path: Path,
 ) -> None:
-    plugins = make_plugins([BrokenExecutorPlugin()], autoload=False)
-    path = write_spec(tmp_path)
-    path.write_text(path.read_text() + "execution: {executor: broken-executor}\n")
-    spec = tunedag.load_spec(path, plugins)
-    with pytest.raises(PluginError) as caught:
-        tunedag.run(spec, plugins=plugins)
-    message = str(caught.value)
-    assert caught.value.exit_code == 70
+    error, spec = failed_run(
+        tmp_path, BrokenExecutorPlugin(), "execution: {executor: broken-executor}"
+    )
+    message = str(error)
+    assert error.exit_code == 70
     assert "executor 'broken-executor'" in message and "in submit()" in message
     assert "lost the connection to my queue" in message
     status = tunedag.status(spec)
@@ -249,14 +258,9 @@ def test_a_pruner_decision_that_is_not_a_bool_is_the_pruner_s_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: Any
 ) -> None:
     monkeypatch.setattr(AmbiguousPruner, "answer", answer)
-    plugins = make_plugins([AmbiguousPlugin()], autoload=False)
-    path = write_spec(tmp_path)
-    path.write_text(path.read_text() + "pruner: {name: ambiguous}\n")
-    spec = tunedag.load_spec(path, plugins)
-    with pytest.raises(PluginError) as caught:
-        tunedag.run(spec, plugins=plugins)
-    assert "pruner 'ambiguous'" in str(caught.value) and "in prune()" in str(caught.value)
-    assert f"returned {answer!r}, not True or False" in str(caught.value)
+    error, _ = failed_run(tmp_path, AmbiguousPlugin(), "pruner: {name: ambiguous}")
+    assert "pruner 'ambiguous'" in str(error) and "in prune()" in str(error)
+    assert f"returned {answer!r}, not True or False" in str(error)
 
 
 def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
