@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,15 +49,10 @@ def evaluate_test_set(
             raise ValueError(f"{metric} on the test rows is {value}, undefined for those rows")
         report = prepared.spec.objective.report
         metrics = score_metrics(model, prepared.test.X, prepared.test.y, report)
-    cv_value = float(best.value if best.value is not None else np.nan)
-    gap = cv_value - value if direction == "maximize" else value - cv_value
-    spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0
-    evaluation = TestEvaluation(
-        trial_number=best.number,
-        value=value,
-        cv_value=cv_value,
-        gap=gap,
-        flagged=bool(gap > GAP_TOLERANCE_STDS * spread + 1e-12),
+    evaluation = judged(
+        best,
+        value,
+        direction,
         split_fingerprint=prepared.split_fingerprint,
         evaluated_at=time.time(),
         second_look=second_look,
@@ -65,6 +61,22 @@ def evaluate_test_set(
     if model_path is not None:
         save_model(model, model_path, make_card(prepared, best, evaluation, direction))
     return evaluation
+
+
+def judged(best: TrialRecord, value: float, direction: str, **recorded: Any) -> TestEvaluation:
+    """The evaluation of ``best`` scoring ``value`` on the test rows: its gap to the CV value,
+    flagged past GAP_TOLERANCE_STDS fold standard deviations."""
+    cv_value = float(best.value if best.value is not None else np.nan)
+    gap = cv_value - value if direction == "maximize" else value - cv_value
+    spread = float(np.std(best.fold_values, ddof=1)) if len(best.fold_values) > 1 else 0.0
+    return TestEvaluation(
+        trial_number=best.number,
+        value=value,
+        cv_value=cv_value,
+        gap=gap,
+        flagged=bool(gap > GAP_TOLERANCE_STDS * spread + 1e-12),
+        **recorded,
+    )
 
 
 @contextlib.contextmanager

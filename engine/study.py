@@ -13,6 +13,7 @@ one of them, the first to claim it once the study is finished, scores the test s
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -34,10 +35,11 @@ from tunedag.errors import (
     TestSetLockedError,
     UsageError,
 )
-from tunedag.evaluation import evaluate_test_set, save_missing_model
+from tunedag.evaluation import evaluate_test_set, judged, save_missing_model
 from tunedag.events import Events
 from tunedag.lease import Lease, lease_timeout
 from tunedag.ledger import Ledger
+from tunedag.looks import Look
 from tunedag.model import model_path
 from tunedag.observer import Observer, Observers
 from tunedag.prepare import Prepared, prepare, spec_fingerprint
@@ -178,8 +180,14 @@ class _Driver:
         self.lock = TestSetLock(self.spec, prepared.test, self.storage)
         existing = None if fresh else self.storage.get_study(self.name)
         scored_here = existing is not None and bool(self.storage.test_evaluations(self.name))
+        unrecorded = None
+        if existing is not None and not scored_here:
+            unrecorded = self.lock.unrecorded(existing.created_at)
         if self.spec.trial is None:  # a custom trial function never scores the test rows
-            self.lock.check(scored_here=scored_here, allow_second_look=allow_second_look)
+            self.lock.check(
+                scored_here=scored_here or unrecorded is not None,
+                allow_second_look=allow_second_look,
+            )
         # a spec that would fail every trial fails here, before anything is stored; apart,
         # so that native threads its fits start never reach the workers forked later
         dry_run_apart(self.spec, prepared)
@@ -188,8 +196,10 @@ class _Driver:
         plan_baseline(
             self.storage, self.spec, self.plugins.get("sampler", self.spec.sampler.name).cls
         )
-        evaluations = self.storage.test_evaluations(self.name)
         self.ledger = Ledger(self.storage.trials(self.name), self.direction)
+        if unrecorded is not None and unrecorded.trial < len(self.ledger):
+            self._record_unrecorded(unrecorded)
+        evaluations = self.storage.test_evaluations(self.name)
         if evaluations and not allow_second_look:
             if self._would_add_trials(record):
                 raise TestSetLockedError(
@@ -324,21 +334,39 @@ class _Driver:
             look, of = self.lock.record(evaluation, allow_second_look=second_look)
             evaluation.second_look = look.number > 1
             self.storage.record_test_evaluation(self.name, evaluation)
-            self.events.emit(
-                "test_evaluated",
-                value=evaluation.value,
-                cv_value=evaluation.cv_value,
-                gap=evaluation.gap,
-                flagged=evaluation.flagged,
-                trial=best.number,
-                second_look=evaluation.second_look,
-                metrics=evaluation.metrics,
-                look=look.number,
-                of=of,
-            )
+            self._emit_evaluated(evaluation, look, of)
             result = self._result()
         self.observers.after_study(self.context, result)
         return result
+
+    def _emit_evaluated(self, evaluation: TestEvaluation, look: Look, of: int) -> None:
+        self.events.emit(
+            "test_evaluated",
+            value=evaluation.value,
+            cv_value=evaluation.cv_value,
+            gap=evaluation.gap,
+            flagged=evaluation.flagged,
+            trial=evaluation.trial_number,
+            second_look=evaluation.second_look,
+            metrics=evaluation.metrics,
+            look=look.number,
+            of=of,
+        )
+
+    def _record_unrecorded(self, look: Look) -> None:
+        """Finish what a stopped run began: its look is in the ledger, so the storage records
+        it as it was scored (no second look; the report's extra metrics are not kept)."""
+        best = self.ledger[look.trial]
+        evaluation = judged(
+            best,
+            math.nan if look.value is None else float(look.value),
+            self.direction,
+            split_fingerprint=look.split_fingerprint,
+            evaluated_at=look.looked_at,
+            second_look=look.number > 1,
+        )
+        self.storage.record_test_evaluation(self.name, evaluation)
+        self._emit_evaluated(evaluation, look, len(self.lock.earlier))
 
     def _claim_evaluation(self, wanted: bool, looks: int) -> bool:
         """Whether this driver scores the test set, which has ``looks`` evaluations so far.

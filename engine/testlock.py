@@ -75,6 +75,22 @@ class TestSetLock:
                 + f" (ledger {self.path})"
             )
 
+    def unrecorded(self, created_at: float) -> Look | None:
+        """This study's own look that its storage never recorded, or None.
+
+        The ledger commits a look before the study's storage records it, so a run stopped
+        in between (75, 143, SIGKILL) leaves one: by this study, in this storage, after the
+        study was created (an older one is a look at a study since started ``--fresh``).
+        """
+        own = [
+            look
+            for look in self.earlier
+            if look.study == self.spec.name
+            and look.storage == self.storage
+            and look.looked_at >= created_at
+        ]
+        return own[-1] if own else None
+
     def record(self, evaluation: TestEvaluation, *, allow_second_look: bool) -> tuple[Look, int]:
         """(this look, how many looks at these rows the ledger now holds)."""
         host, user = who()

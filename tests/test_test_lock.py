@@ -127,6 +127,35 @@ def test_fresh_after_a_test_look_is_refused_and_an_allowed_one_shows_everywhere(
     assert "The test set was evaluated 2 times" in html
 
 
+def test_a_run_stopped_between_the_ledger_and_the_storage_finishes_on_retry_with_one_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunedag.errors import StorageBusyError
+    from tunedag.storage import Storage
+
+    path = write_spec(tmp_path, base_spec(tmp_path, budget={"trials": 2}))
+    record = Storage.record_test_evaluation
+
+    def locked(self: Storage, name: str, evaluation: Any) -> None:
+        raise StorageBusyError("the storage is locked by another writer; retry")
+
+    monkeypatch.setattr(Storage, "record_test_evaluation", locked)
+    stopped = cli(["run", path], tmp_path)
+    assert stopped.exit_code == 75, stopped.stderr  # the look is in the ledger already
+    monkeypatch.setattr(Storage, "record_test_evaluation", record)
+
+    retried = cli(["run", path, "--json"], tmp_path)
+    assert retried.exit_code == 0, retried.stderr
+    (look,) = [e for e in events_of(retried.stdout) if e["event"] == "test_evaluated"]
+    assert (look["look"], look["of"], look["second_look"]) == (1, 1, False)
+    test = status_json(path, tmp_path)["test"]
+    assert (test["looks"], test["second_looks"]) == (1, 0)
+    assert test["value"] == look["value"]
+    assert cli(["run", path], tmp_path).exit_code == 0  # and it stays finished
+    refused = cli(["run", path, "--fresh"], tmp_path)  # a new start is still a second look
+    assert refused.exit_code == 3, refused.stderr
+
+
 # -- 3. deleting .tunedag/, another folder, another name -----------------------------------------
 
 
