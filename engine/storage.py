@@ -1141,20 +1141,12 @@ class Storage:
         with self._read() as cur:
             sid = self._study_id(cur, name)
             row = cur.execute(
-                "SELECT params, trial_number, scored, value, fold_values, error "
-                "FROM baselines WHERE study_id = ?",
-                (sid,),
+                f"SELECT {_BASELINE_COLUMNS} FROM baselines WHERE study_id = ?", (sid,)
             ).fetchone()
         if row is None:
             return None
-        return {
-            "params": json.loads(row[0]),
-            "trial": None if row[1] is None else int(row[1]),
-            "scored": bool(row[2]),
-            "value": _dec_float(row[3]),
-            "fold_values": _dec_float_list(row[4]),
-            "error": row[5],
-        }
+        with decoding(self.url, f"the baseline of study {name!r}"):
+            return _baseline_from_row(row)
 
     # -- the locked test set --------------------------------------------------------------------
 
@@ -1186,26 +1178,12 @@ class Storage:
         with self._read() as cur:
             sid = self._study_id(cur, name)
             rows = cur.execute(
-                "SELECT trial_number, value, cv_value, gap, flagged, split_fingerprint, "
-                "evaluated_at, second_look, metrics FROM test_evaluations WHERE study_id = ? "
+                f"SELECT {_EVALUATION_COLUMNS} FROM test_evaluations WHERE study_id = ? "
                 "ORDER BY id",
                 (sid,),
             ).fetchall()
         with decoding(self.url, f"the test evaluations of study {name!r}"):
-            return [
-                TestEvaluation(
-                    trial_number=int(r[0]),
-                    value=_dec_float_req(r[1]),
-                    cv_value=_dec_float_req(r[2]),
-                    gap=_dec_float_req(r[3]),
-                    flagged=bool(r[4]),
-                    split_fingerprint=str(r[5]),
-                    evaluated_at=float(r[6]),
-                    second_look=bool(r[7]),
-                    metrics={k: _dec_float_req(v) for k, v in json.loads(r[8]).items()},
-                )
-                for r in rows
-            ]
+            return [_evaluation_from_row(r) for r in rows]
 
     # -- the look ledger on a server ------------------------------------------------------------
 
@@ -1324,6 +1302,44 @@ def _check_numbering(records: Sequence[TrialRecord], url: str, name: str) -> Non
         if trial.number != expected:
             what = f"study {name!r} has no trial {expected} but has trial {trial.number}"
             raise damaged(url, f"{what} (trial numbers must run 0, 1, 2, ... without a gap)")
+
+
+_BASELINE_COLUMNS = "params, trial_number, scored, value, fold_values, error"
+_EVALUATION_COLUMNS = (
+    "trial_number, value, cv_value, gap, flagged, split_fingerprint, evaluated_at, "
+    "second_look, metrics"
+)
+
+
+def _baseline_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    params = json.loads(row[0])
+    if not isinstance(params, dict):
+        raise TypeError(f"baseline params are {type(params).__name__}, not an object")
+    return {
+        "params": params,
+        "trial": None if row[1] is None else int(row[1]),
+        "scored": bool(row[2]),
+        "value": _dec_float(row[3]),
+        "fold_values": _dec_float_list(row[4]),
+        "error": row[5],
+    }
+
+
+def _evaluation_from_row(r: Sequence[Any]) -> TestEvaluation:
+    metrics = json.loads(r[8])
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics are {type(metrics).__name__}, not an object")
+    return TestEvaluation(
+        trial_number=int(r[0]),
+        value=_dec_float_req(r[1]),
+        cv_value=_dec_float_req(r[2]),
+        gap=_dec_float_req(r[3]),
+        flagged=bool(r[4]),
+        split_fingerprint=str(r[5]),
+        evaluated_at=float(r[6]),
+        second_look=bool(r[7]),
+        metrics={str(k): _dec_float_req(v) for k, v in metrics.items()},
+    )
 
 
 def _trial_from_row(row: Sequence[Any]) -> TrialRecord:

@@ -14,9 +14,13 @@ from urllib.parse import quote
 
 from tunedag.errors import StorageAccessError
 from tunedag.storage import (
+    _BASELINE_COLUMNS,
+    _EVALUATION_COLUMNS,
     _TRIAL_COLUMNS,
     SCHEMA_VERSION,
     TrialState,
+    _baseline_from_row,
+    _evaluation_from_row,
     _trial_from_row,
     parse_url,
 )
@@ -130,9 +134,24 @@ def _check_study(
                 problems.append(f"trial {trial.number} is complete but has no value")
         if n_folds is not None and len(trial.fold_values) > n_folds:
             problems.append(f"trial {trial.number} has more fold values than folds")
-    for (number,) in conn.execute(
-        "SELECT trial_number FROM test_evaluations WHERE study_id = ?", (sid,)
+    for row in conn.execute(
+        f"SELECT {_EVALUATION_COLUMNS} FROM test_evaluations WHERE study_id = ?", (sid,)
     ):
-        if number not in complete:
-            problems.append(f"the test set was scored for trial {number}, which is not complete")
+        try:
+            evaluation = _evaluation_from_row(row)
+        except DECODING_ERRORS as error:
+            problems.append(f"a test evaluation does not decode: {type(error).__name__}: {error}")
+            continue
+        if evaluation.trial_number not in complete:
+            problems.append(
+                f"the test set was scored for trial {evaluation.trial_number}, which is not "
+                "complete"
+            )
+    for row in conn.execute(
+        f"SELECT {_BASELINE_COLUMNS} FROM baselines WHERE study_id = ?", (sid,)
+    ):
+        try:
+            _baseline_from_row(row)
+        except DECODING_ERRORS as error:
+            problems.append(f"the baseline does not decode: {type(error).__name__}: {error}")
     return problems

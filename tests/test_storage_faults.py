@@ -85,8 +85,18 @@ def rows(path: Path) -> list[Any]:
         ("UPDATE trials SET number = 7 WHERE number = 3", ("has no trial 3 but has trial 7",)),
         ("UPDATE trials SET fold_values = '12' WHERE number = 0", ("TypeError",)),
         ("UPDATE studies SET fingerprint = 'x'", ("the record of study 'faults'",)),
+        ("UPDATE test_evaluations SET metrics = '[1]'", ("the test evaluations of study",)),
+        ("UPDATE baselines SET params = 'nope'", ("the baseline of study 'faults'",)),
     ],
-    ids=["bad-json", "unknown-state", "gap", "bad-folds-json", "bad-fingerprint"],
+    ids=[
+        "bad-json",
+        "unknown-state",
+        "gap",
+        "bad-folds-json",
+        "bad-fingerprint",
+        "bad-metrics",
+        "bad-baseline",
+    ],
 )
 def test_damaged_rows_are_exit_74_in_status_report_and_run_and_nothing_changes(
     sql: str, words: tuple[str, ...], study: tuple[Path, Path, Callable[[str], None]]
