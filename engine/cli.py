@@ -124,14 +124,17 @@ def _fail(
     *,
     with_traceback: bool = False,
 ) -> NoReturn:
-    """End the JSON stream with the error (and ``study_stopped`` for a stopped run); exit."""
-    if machine is not None:
-        meta = click.get_current_context().meta
-        study = meta.get("tunedag.study")
-        with contextlib.suppress(OutputError):  # stdout itself may be what failed
-            machine.event(error_event(error, exit_code, study=study, with_traceback=with_traceback))
+    """End the JSON streams (stdout with --json, the --events-file) with the error, and
+    ``study_stopped`` for a stopped run; exit."""
+    meta = click.get_current_context().meta
+    study = meta.get("tunedag.study")
+    sinks = [machine.event] if machine is not None else []
+    sinks += [meta["tunedag.events_file"]] if "tunedag.events_file" in meta else []
+    for sink in sinks:
+        with contextlib.suppress(OutputError):  # the stream itself may be what failed
+            sink(error_event(error, exit_code, study=study, with_traceback=with_traceback))
             if exit_code in STOPPED_CODES and meta.get("tunedag.run"):
-                machine.event(stopped_event(error, exit_code, study=study))
+                sink(stopped_event(error, exit_code, study=study))
     sys.exit(exit_code)
 
 
@@ -374,19 +377,20 @@ def run(
     events.add(_Progress(loaded.budget.trials, loaded.objective.metric))
     if as_json:
         events.add(_machine().event)
-    with _maybe_open(events_file) as stream:
-        if stream is not None:
-            events.add(JsonLines(stream))
-        result = run_study(
-            loaded,
-            workers=workers,
-            storage=storage,
-            max_new_trials=max_new_trials,
-            fresh=fresh,
-            allow_second_look=allow_second_look,
-            join=join,
-            events=events,
-        )
+    if events_file is not None:
+        sink = JsonLines(_open_events_file(events_file))
+        click.get_current_context().meta["tunedag.events_file"] = sink  # for _fail's events
+        events.add(sink)
+    result = run_study(
+        loaded,
+        workers=workers,
+        storage=storage,
+        max_new_trials=max_new_trials,
+        fresh=fresh,
+        allow_second_look=allow_second_look,
+        join=join,
+        events=events,
+    )
     _summary(result, loaded.objective.metric)
     if loaded.trial is not None and loaded.trial.fit is None and result.finished:
         click.echo(NO_FIT, err=True)
@@ -745,25 +749,18 @@ def _looks_summary(result: StudyResult) -> None:
         click.echo("  (recorded in this study's storage, before the look ledger)", err=True)
 
 
-class _maybe_open:
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.stream: TextIO | None = None
+def _open_events_file(path: Path) -> TextIO:
+    """The --events-file, appended to; it stays open until the command ends, so an error
+    that ends the run reaches it too."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("a", encoding="utf-8")
+    except OSError as error:
+        raise output_path_error(path, error, "--events-file") from error
 
-    def __enter__(self) -> TextIO | None:
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.stream = self.path.open("a", encoding="utf-8")
-            except OSError as error:
-                raise output_path_error(self.path, error, "--events-file") from error
-        return self.stream
+    def close() -> None:
+        with contextlib.suppress(OSError):  # every line was flushed, or its error reported
+            stream.close()
 
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if self.stream is None:
-            return
-        try:
-            self.stream.close()
-        except OSError as error:
-            if kind is None:  # else the error already on its way says more
-                raise OutputError(f"events to {self.path}", error) from error
+    click.get_current_context().call_on_close(close)
+    return stream

@@ -268,6 +268,25 @@ def test_an_events_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -
     )
 
 
+def test_the_events_file_ends_with_the_error_as_stdout_does(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path, budget={"trials": 2}))
+    assert cli(["run", path], tmp_path).exit_code == 0
+    edited = base_spec(
+        tmp_path,
+        budget={"trials": 2},
+        space={"model__n_neighbors": {"type": "int", "low": 2, "high": 9}},
+    )
+    write_spec(tmp_path, edited)  # the space changed under the stored study: 65
+    events = tmp_path / "events.jsonl"
+    result = cli(["run", path, "--json", "--events-file", events], tmp_path)
+    assert result.exit_code == 65, result.output
+    written = [json.loads(line) for line in events.read_text().splitlines()]
+    assert written[0]["event"] == "version"
+    error = {**written[-1], "ts": None}
+    assert error == {**lines_of(result.stdout)[-1], "ts": None}
+    assert error["event"] == "error" and error["exit_code"] == 65
+
+
 @pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs sysfs")
 @pytest.mark.parametrize("command", ["run", "report"])
 def test_an_output_path_the_system_refuses_exits_74(tmp_path: Path, command: str) -> None:
