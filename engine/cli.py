@@ -70,13 +70,13 @@ def _handled(function: F) -> F:
             return function(*args, **kwargs)
         except TunedagError as error:
             if debugging():
-                traceback.print_exception(error)
-            click.echo(f"error: {error}" if "\n" not in str(error) else str(error), err=True)
+                _tell_traceback(error)
+            _tell(f"error: {error}" if "\n" not in str(error) else str(error))
             full = debugging() or error.exit_code == 70
             _fail(machine, error, error.exit_code, with_traceback=full)
         except (KeyboardInterrupt, Interrupted) as error:
             code = error.exit_code if isinstance(error, Interrupted) else 130
-            click.echo(f"interrupted (exit {code})", err=True)
+            _tell(f"interrupted (exit {code})")
             _fail(machine, error, code)
         except (click.exceptions.Exit, click.ClickException):
             raise
@@ -88,9 +88,9 @@ def _handled(function: F) -> F:
                 _bug(machine, error)
             # the machine's condition (a full disk, a closed pipe), not tunedag's mistake
             if debugging():
-                traceback.print_exc()
+                _tell_traceback(error)
             where = f": {error.filename}" if error.filename else ""
-            click.echo(f"error: {error.strerror or error}{where}", err=True)
+            _tell(f"error: {error.strerror or error}{where}")
             _fail(machine, error, system_code)
         except Exception as error:
             _bug(machine, error)
@@ -108,13 +108,25 @@ def _wants_json(kwargs: dict[str, Any]) -> bool:
 
 
 def _bug(machine: MachineOutput | None, error: BaseException) -> NoReturn:
-    traceback.print_exc()
-    click.echo(
+    _tell_traceback(error)
+    _tell(
         "error: an unexpected error in tunedag or a plugin (exit 70); "
-        "please report it with the traceback above",
-        err=True,
+        "please report it with the traceback above"
     )
     _fail(machine, error, 70, with_traceback=True)
+
+
+def _tell(message: str) -> None:
+    """A line on stderr for the person watching. When stderr cannot take it (a full disk
+    under the log) the line is lost, not the exit code: the JSON error event still ends
+    stdout."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(message, err=True)
+
+
+def _tell_traceback(error: BaseException) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        traceback.print_exception(error)
 
 
 def _fail(
@@ -210,14 +222,15 @@ class TunedagGroup(click.Group):
                 if not standalone_mode:
                     raise
                 code = error.exit_code if isinstance(error, Interrupted) else 130
-                click.echo(f"interrupted (exit {code})", err=True)
+                _tell(f"interrupted (exit {code})")
                 sys.exit(code)
             except click.exceptions.Exit as exit_:
                 if not standalone_mode:
                     raise
                 sys.exit(exit_.exit_code)
             finally:
-                sys.stdout.flush()
+                if sys.stdout is not None:  # None when the caller closed fd 1
+                    sys.stdout.flush()
 
 
 def _usage_envelope(argv: list[str], error: click.ClickException) -> None:

@@ -11,6 +11,7 @@ command writes events or an error; a command whose only output is one object (``
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -25,38 +26,38 @@ class MachineOutput:
     """The stream of JSON lines on stdout for one command."""
 
     def __init__(self) -> None:
-        self.stream: TextIO = sys.stdout
+        self.stream: TextIO | None = sys.stdout  # None when the caller closed fd 1
         self.versioned = False
         self._saved_fd: int | None = None
 
-    def claim(self) -> TextIO:
+    def claim(self) -> None:
         """Keep the real stdout for JSON lines; fd 1 writes to stderr from now on.
 
         Where stdout is not the process's fd 1 (a test runner's buffer), nothing is moved.
         """
         if self._saved_fd is not None or not _is_fd1(sys.stdout):
-            return self.stream
+            return
         sys.stdout.flush()
         self._saved_fd = os.dup(1)
         os.dup2(2, 1)
         self.stream = open(  # noqa: SIM115 - closed by release()
             os.dup(self._saved_fd), "w", encoding="utf-8", buffering=1, closefd=True
         )
-        return self.stream
 
     def release(self) -> None:
         """Put the real stdout back on fd 1 (the command is over)."""
-        if self._saved_fd is None:
+        claimed = self.stream
+        if self._saved_fd is None or claimed is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self.stream.flush()
+            claimed.flush()
         with contextlib.suppress(OSError):
             sys.stdout.flush()
         os.dup2(self._saved_fd, 1)
         os.close(self._saved_fd)
         self._saved_fd = None
         with contextlib.suppress(OSError, ValueError):
-            self.stream.close()
+            claimed.close()
         self.stream = sys.stdout
 
     def version(self) -> None:
@@ -82,6 +83,8 @@ class MachineOutput:
 
     def _line(self, line: str) -> None:
         try:
+            if self.stream is None:  # the caller closed fd 1
+                raise OSError(errno.EBADF, "stdout is closed")
             self.stream.write(line + "\n")
             self.stream.flush()
         except OSError as error:

@@ -326,6 +326,49 @@ def test_a_full_disk_under_stdout_exits_75(tmp_path: Path, output: list[str]) ->
     assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_stderr_still_ends_stdout_with_the_error(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path))
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [TUNEDAG, "run", str(path), "--json"],
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=full,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 75, done.stdout  # the progress line could not be written
+    error = error_of(lines_and_stopped(done.stdout), 75)
+    assert "No space left on device" in error["message"]
+
+
+def test_a_closed_stdout_is_an_output_error_for_json_and_no_error_for_text(
+    tmp_path: Path,
+) -> None:
+    path = write_spec(tmp_path, base_spec(tmp_path, budget={"trials": 1}))
+
+    def closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+        command = " ".join([TUNEDAG, *args, str(path)]) + " >&-"
+        return subprocess.run(
+            ["sh", "-c", command],
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    ran = closed_stdout("run")  # its summary is on stderr: nothing was lost
+    assert ran.returncode == 0, ran.stderr
+    status = closed_stdout("status", "--json")
+    assert status.returncode == 74, status.stderr
+    assert "stdout is closed" in status.stderr and "Traceback" not in status.stderr
+
+
 def lines_and_stopped(stdout: str) -> str:
     """stdout without its closing ``study_stopped`` line, so the error is the last line."""
     lines = stdout.splitlines()
