@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunedag.artifact import write_atomic
 from tunedag.data import _read_frame
 from tunedag.errors import DataError, SpecNotFoundError, UsageError, output_path_error
 from tunedag.model import load_model, model_path, read_card
@@ -66,14 +67,11 @@ def predict(
             probabilities = model.predict_proba(X)
         for index, label in enumerate(getattr(model, "classes_", [])):
             table[f"proba_{label}"] = probabilities[:, index]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    write = table.to_parquet if out.suffix == ".parquet" else table.to_csv
+    try:  # a reader (the next pipeline step) never sees half a file
+        write_atomic(out, lambda path: write(path, index=False))
     except OSError as error:
         raise output_path_error(out, error, "--out") from error
-    if out.suffix == ".parquet":
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
     return Predictions(
         study=spec.name,
         model=str(path),

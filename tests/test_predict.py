@@ -92,6 +92,7 @@ def test_text_where_numbers_were_is_explained(study: Path) -> None:
         (["--data", "rows.json", "--out", "p.csv"], 2, "csv:PATH or parquet:PATH"),
         (["--data", "json:rows.csv", "--out", "p.csv"], 2, "json: is no format tunedag reads"),
         (["--data", "csv:a-folder", "--out", "p.csv"], 66, "is a folder, not a file"),
+        (["--data", "csv:rows.csv", "--out", "a" * 300 + ".csv"], 2, "File name too long"),
     ],
 )
 def test_bad_arguments_exit_with_their_codes(
