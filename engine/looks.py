@@ -34,6 +34,7 @@ from tunedag.errors import (
     StorageError,
     TestSetLockedError,
 )
+from tunedag.storage_errors import refuse_truncated
 
 #: the environment variable that moves the ledger (it wins over the spec's `ledger:`)
 LEDGER_ENV = "TUNEDAG_LEDGER"
@@ -169,6 +170,16 @@ def second_look_message(looks: list[Look], what: str) -> str:
     )
 
 
+def _unusable(path: Path) -> str | None:
+    """Why ``path`` can never be a ledger file (a folder, a place under a file), or None."""
+    if path.exists():
+        return None if path.is_file() else "is not a file"
+    for folder in path.parents:
+        if folder.exists():
+            return None if folder.is_dir() else f"lies under {folder}, which is a file"
+    return None
+
+
 class LookLedger:
     """The ledger file; ``readonly`` never creates it (status, looks, lint only read)."""
 
@@ -177,7 +188,12 @@ class LookLedger:
         self.readonly = readonly
         self.busy_timeout_s = busy_timeout_s
         self._conn: sqlite3.Connection | None = None
-        if readonly and not path.is_file():
+        unusable = _unusable(path)
+        if unusable:
+            raise self._error(OSError(unusable))
+        if path.is_file() and path.stat().st_size == 0:
+            refuse_truncated(path, f"look ledger {path}", "an empty ledger")
+        if readonly and not path.is_file():  # none yet: no look was ever recorded
             return
         try:
             if readonly:

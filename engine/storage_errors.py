@@ -101,10 +101,11 @@ def decoding(url: str, what: str) -> Iterator[None]:
         raise damaged(url, f"{what} cannot be read", error) from error
 
 
-def refuse_truncated(path: Path, url: str, wait_s: float = 1.0) -> None:
-    """A 0-byte file is a truncated storage, not a new one: taking it for a new study would
-    score the test set a second time. Another process may be creating the file this very
-    moment (SQLite creates it empty, then writes its header), so wait a little first."""
+def refuse_truncated(path: Path, what: str, instead: str, wait_s: float = 1.0) -> None:
+    """A 0-byte file is a truncated ``what`` (a storage, the look ledger), not a new one:
+    taking it for ``instead`` (a new study, an empty ledger) would score the test set a
+    second time. Another process may be creating the file this very moment (SQLite creates
+    it empty, then writes its header), so wait a little first."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -116,7 +117,8 @@ def refuse_truncated(path: Path, url: str, wait_s: float = 1.0) -> None:
             break
         time.sleep(0.05)
     raise StorageDamagedError(
-        f"storage {url} is an empty file (0 bytes): it was truncated or never written, and "
-        "tunedag will not take it for a new study (the test set would be scored again). "
-        "Restore it from a backup; if the study is truly lost, delete the file to start over"
+        f"{what} is an empty file (0 bytes): it was truncated or never written, and "
+        f"tunedag will not take it for {instead} (the test set would be scored again). "
+        "Restore it from a backup; if what it held is truly lost, delete the file to start "
+        "over"
     )

@@ -41,7 +41,7 @@ class SqliteDatabase:
                     f"storage {url}: cannot create {path.parent}: {exc.strerror or exc}"
                 ) from exc
             if path.is_file() and path.stat().st_size == 0:
-                refuse_truncated(path, url)
+                refuse_truncated(path, f"storage {url}", "a new study")
         self._wal = WalGuard(path) if path is not None else None
         self._connect()
 

@@ -4,6 +4,7 @@ and a SIGKILL in the middle of a write."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -118,6 +119,24 @@ def test_reading_never_creates_the_ledger_and_a_foreign_file_is_refused(tmp_path
     with pytest.raises(StorageError, match="not a tunedag look ledger") as refused:
         LookLedger(foreign)
     assert refused.value.exit_code == 74  # damaged or foreign storage, never written to
+
+
+@pytest.mark.parametrize("readonly", [True, False], ids=["read", "write"])
+def test_a_ledger_path_that_can_never_be_one_and_an_emptied_ledger_are_refused(
+    tmp_path: Path, readonly: bool
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "empty.sqlite").write_bytes(b"")  # truncated: every look would be forgotten
+    cases = {
+        tmp_path: "is not a file",
+        tmp_path / "a-file" / "looks.sqlite": "which is a file",
+        tmp_path / "empty.sqlite": "empty file (0 bytes)",
+    }
+    for path, says in cases.items():
+        with pytest.raises(StorageError, match=re.escape(says)) as refused:
+            LookLedger(path, readonly=readonly, busy_timeout_s=0.1)
+        assert refused.value.exit_code == 74
+    assert (tmp_path / "empty.sqlite").read_bytes() == b""  # left as it was
 
 
 def test_a_second_look_is_refused_unless_allowed_and_numbered(tmp_path: Path) -> None:
