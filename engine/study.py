@@ -54,7 +54,7 @@ from tunedag.search import (
     announce_requeued,
     report_takeover,
 )
-from tunedag.spec.models import MAX_WORKERS, Spec
+from tunedag.spec.models import MAX_TRIALS, MAX_WORKERS, Spec
 from tunedag.spec.validate import base_dir_of
 from tunedag.stopsignals import STOP_SIGNALS, deferred_while_blocked
 from tunedag.storage import (
@@ -98,8 +98,10 @@ def run(
             "--fresh starts a new study, which other drivers cannot be running: "
             "drop --join or --fresh"
         )
-    if workers is not None and not 1 <= workers <= MAX_WORKERS:
-        raise UsageError(f"--workers {workers}: give 1 to {MAX_WORKERS}, as execution.workers")
+    _check_count("--workers", workers, 1, MAX_WORKERS, "as execution.workers")
+    _check_count("--max-new-trials", max_new_trials, 0, MAX_TRIALS, "trials to add this run")
+    if storage is not None and not storage.strip():
+        raise UsageError("--storage '': give a storage URL (sqlite:///PATH, postgresql://...)")
     plugins = plugins or make_plugins()
     events = events or Events()
     events.study = spec.name
@@ -126,6 +128,15 @@ def status(spec: Spec, *, storage: str | None = None) -> StudyResult | None:
 
 def direction_of(spec: Spec) -> str:
     return spec.objective.direction or "maximize"
+
+
+def _check_count(option: str, value: Any, low: int, high: int, meaning: str) -> None:
+    """A count given to ``run`` (the CLI's option or the Python API's keyword): None or an
+    int from ``low`` to ``high``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{option} {value!r}: give a whole number from {low} to {high}, {meaning}")
 
 
 class _Driver:

@@ -57,6 +57,28 @@ def test_python_api_runs_a_study_to_its_budget(tmp_path: Path) -> None:
     assert tunedag.status(spec).to_dict() == result.to_dict()
 
 
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {"workers": 1.5},
+        {"workers": "2"},
+        {"workers": True},
+        {"max_new_trials": 1.5},
+        {"max_new_trials": -1},
+        {"storage": " "},
+    ],
+    ids=repr,
+)
+def test_python_api_arguments_of_the_wrong_kind_are_usage_errors(
+    tmp_path: Path, keywords: dict[str, Any]
+) -> None:
+    spec = tunedag.load_spec(write_spec(tmp_path, base_spec(tmp_path)))
+    with pytest.raises(tunedag.errors.UsageError) as refused:
+        tunedag.run(spec, **keywords)
+    assert refused.value.exit_code == 2
+    assert not (tmp_path / "studies.sqlite").exists()  # refused before anything is stored
+
+
 def test_a_finished_study_run_again_adds_nothing(tmp_path: Path) -> None:
     spec_dict = base_spec(tmp_path, budget={"trials": 3})
     path = write_spec(tmp_path, spec_dict)
