@@ -107,9 +107,9 @@ class PipelineWorkload:
                 self.fit_cache,
                 self.report,
             )
-        except InterruptedStudy:
+        except (InterruptedStudy, TaskAbandoned):
             raise
-        except (Exception, SystemExit) as exc:  # a trial's own failure must not stop the study
+        except BaseException as exc:  # a trial's own failure (as in ``_timed``)
             outcome.state, outcome.error = TrialState.FAILED, _describe(exc)
         else:
             outcome.value = ran.score

@@ -111,6 +111,21 @@ class RowSpy(BaseEstimator, TransformerMixin):
         return X
 
 
+class Interrupting(BaseEstimator, TransformerMixin):
+    """Passes rows through; its fit raises KeyboardInterrupt when `interrupt` is set."""
+
+    def __init__(self, interrupt=False):
+        self.interrupt = interrupt
+
+    def fit(self, X, y=None):
+        if self.interrupt:
+            raise KeyboardInterrupt
+        return self
+
+    def transform(self, X):
+        return X
+
+
 def nap(context):
     """Sleeps `nap` seconds, then scores `x` (or 1 - nap when there is no x)."""
     time.sleep(context.params["nap"])

@@ -12,7 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import base_spec, cli, install_plugins, recorder, stored_trials, trial_spec, write_spec
+from helpers import (
+    PLUGIN_MODULE,
+    base_spec,
+    cli,
+    install_plugins,
+    recorder,
+    stored_trials,
+    trial_spec,
+    write_spec,
+)
 
 import tunedag
 from tunedag.errors import StudyFailedError
@@ -197,6 +206,27 @@ def test_a_trial_that_kills_its_process_fails_alone_with_one_worker(
         assert len(failed.error or "") < 10_000  # a huge message is clipped
     else:  # the worker died: re-queued until its last attempt, then failed
         assert failed.attempt == 3 and "WorkerLost" in (failed.error or "")
+
+
+def test_a_pipeline_step_raising_keyboard_interrupt_fails_its_trial_at_once(
+    plugins: Path, tmp_path: Path
+) -> None:
+    spec_dict = base_spec(
+        tmp_path,
+        pipeline=[
+            {"name": "odd", "estimator": f"{PLUGIN_MODULE}.Interrupting"},
+            {"name": "model", "estimator": "sklearn.neighbors.KNeighborsClassifier"},
+        ],
+        space={"odd__interrupt": {"type": "categorical", "choices": [False, True]}},
+        sampler={"name": "grid"},
+        budget={"trials": 2, "max_failed": 1},
+        execution={"workers": 1},
+        allow_imports=[PLUGIN_MODULE],
+    )
+    result = tunedag.run(tunedag.load_spec(write_spec(tmp_path, spec_dict)))
+    assert result.counts["complete"] == 1
+    (failed,) = [t for t in result.trials if t.state == TrialState.FAILED]
+    assert failed.attempt == 1 and (failed.error or "").startswith("KeyboardInterrupt")
 
 
 def test_a_spec_without_trial_timeout_gets_the_safety_net(
