@@ -656,7 +656,7 @@ def plugins(as_json: bool) -> None:
         for failure in loaded.failures
     ]
     if as_json:
-        _machine().document(rows, indent=2)
+        _machine().document(rows)  # one line, as every --json document
         return
     for row in rows:
         if row["kind"] == "failed":
@@ -680,7 +680,8 @@ def schema(as_json: bool) -> None:
     from tunedag.registry import make_plugins
     from tunedag.schema import spec_schema
 
-    _machine().document(spec_schema(make_plugins()), indent=2)
+    # indented for a file and a reader; one line with --json, as every --json document
+    _machine().document(spec_schema(make_plugins()), indent=None if as_json else 2)
 
 
 class _Progress:

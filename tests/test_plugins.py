@@ -288,9 +288,12 @@ def test_every_hook_is_documented_with_its_signature() -> None:
 def test_plugins_command_lists_providers_as_json() -> None:
     result = CliRunner().invoke(main, ["plugins", "--json"])
     assert result.exit_code == 0
-    rows = json.loads(result.output)
+    (line,) = result.output.splitlines()  # one line, as every --json document
+    rows = json.loads(line)
     random = next(r for r in rows if r["kind"] == "sampler" and r["name"] == "random")
     assert random["distribution"] == "tunedag"
+    (schema,) = CliRunner().invoke(main, ["schema", "--json"]).output.splitlines()
+    assert json.loads(schema)["title"]
 
 
 @pytest.mark.slow
