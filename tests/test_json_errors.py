@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -312,16 +313,7 @@ def test_a_full_disk_under_the_events_file_exits_75(tmp_path: Path) -> None:
 def test_a_full_disk_under_stdout_exits_75(tmp_path: Path, output: list[str]) -> None:
     path = write_spec(tmp_path, base_spec(tmp_path))
     with open("/dev/full", "wb") as full:
-        done = subprocess.run(
-            [TUNEDAG, "plan", str(path), *output],
-            cwd=tmp_path,
-            env=cli_env(tmp_path),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = tunedag_process(["plan", path, *output], tmp_path, stdout=full, stderr=PIPE)
     assert done.returncode == 75, done.stderr
     assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
 
@@ -330,16 +322,7 @@ def test_a_full_disk_under_stdout_exits_75(tmp_path: Path, output: list[str]) ->
 def test_a_full_disk_under_stderr_still_ends_stdout_with_the_error(tmp_path: Path) -> None:
     path = write_spec(tmp_path, base_spec(tmp_path))
     with open("/dev/full", "wb") as full:
-        done = subprocess.run(
-            [TUNEDAG, "run", str(path), "--json"],
-            cwd=tmp_path,
-            env=cli_env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=full,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = tunedag_process(["run", path, "--json"], tmp_path, stdout=PIPE, stderr=full)
     assert done.returncode == 75, done.stdout  # the progress line could not be written
     error = error_of(lines_and_stopped(done.stdout), 75)
     assert "No space left on device" in error["message"]
@@ -367,6 +350,21 @@ def test_a_closed_stdout_is_an_output_error_for_json_and_no_error_for_text(
     status = closed_stdout("status", "--json")
     assert status.returncode == 74, status.stderr
     assert "stdout is closed" in status.stderr and "Traceback" not in status.stderr
+
+
+def tunedag_process(
+    args: list[str | Path], cwd: Path, **streams: Any
+) -> subprocess.CompletedProcess[str]:
+    """The command in its own process (its real fds 1 and 2 are what these tests are about)."""
+    return subprocess.run(
+        [TUNEDAG, *map(str, args)],
+        cwd=cwd,
+        env=cli_env(cwd),
+        text=True,
+        timeout=300,
+        check=False,
+        **streams,
+    )
 
 
 def lines_and_stopped(stdout: str) -> str:
