@@ -51,7 +51,7 @@ def lint(path: Path) -> LintResult:
     result = LintResult(str(path))
     try:
         spec = load_spec(path)
-    except SpecError as error:  # a spec file that cannot be read at all stops lint itself
+    except SpecError as error:  # findings; a spec file that cannot be read stops lint itself
         result.problems = list(error.problems)
         return result
     try:

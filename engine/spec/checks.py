@@ -22,6 +22,7 @@ from tunedag.space import SearchSpace
 from tunedag.spec.leakage import check_fold_leakage, check_split_columns, check_test_source
 from tunedag.spec.loader import Loc
 from tunedag.spec.models import CategoricalDimension, Spec
+from tunedag.spec.pydantic_errors import spec_loc
 from tunedag.spec.value_checks import (
     check_choices,
     check_report,
@@ -323,8 +324,7 @@ def _check_plugins(spec: Spec, plugins: Plugins, space_ok: bool = True) -> Itera
             provided.cls.Options.model_validate(options)
         except ValidationError as error:
             for item in error.errors(include_url=False):
-                at = tuple((item.get("ctx") or {}).get("spec_loc", ()))
-                loc: Loc = (*section, "options", *item["loc"], *at)
+                loc: Loc = (*section, "options", *item["loc"], *spec_loc(item))
                 message = item["msg"].removeprefix("Value error, ")
                 if item["type"] == "extra_forbidden":
                     allowed = ", ".join(provided.cls.Options.model_fields) or "none"

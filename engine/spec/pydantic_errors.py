@@ -18,13 +18,17 @@ def problems_from(
     problems: list[Problem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
-        at = tuple((item.get("ctx") or {}).get("spec_loc", ()))
-        loc = _data_loc((*item["loc"], *at), document.data)
+        loc = _data_loc((*item["loc"], *spec_loc(item)), document.data)
         problem = document.problem(loc, _message(item, loc, document.data, root))
         if problem.path not in seen or item["type"] == "extra_forbidden":
             seen.add(problem.path)
             problems.append(problem)
     return problems
+
+
+def spec_loc(item: Any) -> tuple[str | int, ...]:
+    """The key a model validator's error is about, below the model's own location."""
+    return tuple((item.get("ctx") or {}).get("spec_loc", ()))
 
 
 def _data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
