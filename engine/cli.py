@@ -643,7 +643,7 @@ def plugins(as_json: bool) -> None:
         for kind, provided in loaded.provided.items()
         for name, p in sorted(provided.items())
     ]
-    rows += [
+    failed = [
         {
             "kind": "failed",
             "name": failure.plugin,
@@ -656,19 +656,21 @@ def plugins(as_json: bool) -> None:
         for failure in loaded.failures
     ]
     if as_json:
-        _machine().document(rows)  # one line, as every --json document
+        _machine().document(rows + failed)  # one line, as every --json document
         return
     for row in rows:
-        if row["kind"] == "failed":
-            click.echo(
-                f"{'failed':<9} {row['name']:<20} {row['distribution']} {row['version']}"
-                f"  {row['reason']} (TUNEDAG_DISABLED_PLUGINS={row['name']} hides it)"
-            )
-            continue
         options = ", ".join(row["options"]) or "-"
         click.echo(
             f"{row['kind']:<9} {row['name']:<20} {row['distribution']} {row['version']}"
             f"  [{row['plugin']}]  options: {options}"
+        )
+    for failure in loaded.failures:  # last; the fix only where blocking the name is one
+        hides = (
+            f" (TUNEDAG_DISABLED_PLUGINS={failure.plugin} hides it)" if failure.blockable else ""
+        )
+        click.echo(
+            f"{'failed':<9} {failure.plugin:<20} {failure.distribution} {failure.version}"
+            f"  {failure.reason}{hides}"
         )
 
 

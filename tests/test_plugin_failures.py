@@ -173,6 +173,9 @@ def test_an_entry_point_named_as_a_built_in_is_a_warning_not_silence(
         "not loaded: its entry-point name 'random' is taken by 'tunedag.plugins.random_sampler'"
     ) in result.stderr
     assert "TUNEDAG_DISABLED_PLUGINS" not in result.stderr  # that would block the built-in
+    listed = cli("plugins")
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith("failed")]
+    assert "shadowplug" in line and "TUNEDAG_DISABLED_PLUGINS" not in line
 
 
 def test_a_plugin_calling_sys_exit_in_its_register_hook_fails_alone(
