@@ -215,7 +215,8 @@ class TunedagGroup(click.Group):
             except click.ClickException as error:
                 if not standalone_mode:
                     raise
-                error.show()
+                with contextlib.suppress(OSError, ValueError):  # stderr may be full or closed
+                    error.show()
                 _usage_envelope(argv, error)
                 sys.exit(error.exit_code)
             except (click.exceptions.Abort, Interrupted) as error:

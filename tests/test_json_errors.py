@@ -7,6 +7,7 @@ re-queued) right after the error. The exit codes are the documented ones.
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import time
@@ -334,7 +335,7 @@ def test_a_closed_stdout_is_an_output_error_for_json_and_no_error_for_text(
     path = write_spec(tmp_path, base_spec(tmp_path, budget={"trials": 1}))
 
     def closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
-        command = " ".join([TUNEDAG, *args, str(path)]) + " >&-"
+        command = shlex.join([TUNEDAG, *args, str(path)]) + " >&-"
         return subprocess.run(
             ["sh", "-c", command],
             cwd=tmp_path,
